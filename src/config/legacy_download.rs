@@ -1,0 +1,166 @@
+//! The legacy `DownloadConfig` (seed "DownloadConfig", reference A.2): builder and checks.
+
+use super::{TaskConfig, check_header};
+use crate::error::{Error, Result};
+use crate::sandbox::{CleartextPolicy, Sandbox, check_url};
+use crate::task::{Action, Network, Version};
+
+/// Legacy `networkType` bits (reference A.1).
+pub const NETWORK_MOBILE: u32 = 0x0000_0001;
+pub const NETWORK_WIFI: u32 = 0x0001_0000;
+
+/// What the caller set; nothing is checked until `validate_legacy_download`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadConfigBuilder {
+    pub url: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub enable_metered: bool,
+    pub enable_roaming: bool,
+    pub description: String,
+    pub network_type: u32,
+    pub file_path: Option<String>,
+    pub title: Option<String>,
+    pub background: bool,
+    // ohreq extensions (the agent Config's `timeout` and `minSpeed` for legacy tasks).
+    pub connect_timeout_s: u64,
+    pub total_timeout_s: u64,
+    pub min_speed: u64,
+    pub min_speed_duration_s: u64,
+}
+
+impl Default for DownloadConfigBuilder {
+    fn default() -> Self {
+        DownloadConfigBuilder {
+            url: None,
+            headers: Vec::new(),
+            enable_metered: false,
+            enable_roaming: false,
+            description: String::new(),
+            network_type: NETWORK_MOBILE | NETWORK_WIFI,
+            file_path: None,
+            title: None,
+            background: false,
+            connect_timeout_s: super::DEFAULT_CONNECT_TIMEOUT_S,
+            total_timeout_s: super::MAX_TOTAL_TIMEOUT_S,
+            min_speed: 0,
+            min_speed_duration_s: 0,
+        }
+    }
+}
+
+/// Checks a legacy download config in the reference's order (url, then headers, timeouts,
+/// then the target path) and resolves the target inside the sandbox. Touches no file.
+pub fn validate_legacy_download(
+    b: &DownloadConfigBuilder,
+    policy: &CleartextPolicy,
+    sandbox: &Sandbox,
+) -> Result<TaskConfig> {
+    let url = b.url.as_deref().ok_or_else(|| Error::param("url is required"))?;
+    check_url(url, policy)?;
+    for (k, v) in &b.headers {
+        check_header(k, v)?;
+    }
+    if b.connect_timeout_s < 1 {
+        return Err(Error::param("connection timeout must be at least 1 second"));
+    }
+    if !(1..=super::MAX_TOTAL_TIMEOUT_S).contains(&b.total_timeout_s) {
+        return Err(Error::param(format!(
+            "total timeout must be within 1..={} seconds",
+            super::MAX_TOTAL_TIMEOUT_S
+        )));
+    }
+    let target = sandbox.resolve_legacy_download(b.file_path.as_deref(), url)?;
+
+    let mut c = TaskConfig::defaults(Action::Download, Version::Api9);
+    c.url = url.to_owned();
+    c.headers = b.headers.clone();
+    c.metered = b.enable_metered;
+    c.roaming = b.enable_roaming;
+    c.description = b.description.clone();
+    // Only the two exact constants select a network; anything else (their OR too) is ANY.
+    c.network = match b.network_type {
+        NETWORK_MOBILE => Network::Cellular,
+        NETWORK_WIFI => Network::Wifi,
+        _ => Network::Any,
+    };
+    c.title = b.title.clone().unwrap_or_else(|| "download".into());
+    c.background = b.background;
+    c.target = target;
+    c.connect_timeout_s = b.connect_timeout_s;
+    c.total_timeout_s = b.total_timeout_s;
+    c.min_speed = b.min_speed;
+    c.min_speed_duration_s = b.min_speed_duration_s;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+
+    fn sandbox() -> Sandbox {
+        let dir = std::env::temp_dir().join(format!("ohreq-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Sandbox::new(&dir, None, &[]).unwrap()
+    }
+
+    fn builder(url: &str) -> DownloadConfigBuilder {
+        DownloadConfigBuilder { url: Some(url.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn network_type_only_exact_constants() {
+        let s = sandbox();
+        let p = CleartextPolicy::default();
+        let mut b = builder("https://h/f");
+        for (v, n) in [
+            (NETWORK_MOBILE, Network::Cellular),
+            (NETWORK_WIFI, Network::Wifi),
+            (NETWORK_MOBILE | NETWORK_WIFI, Network::Any),
+            (0, Network::Any),
+            (7, Network::Any),
+        ] {
+            b.network_type = v;
+            assert_eq!(validate_legacy_download(&b, &p, &s).unwrap().network, n);
+        }
+    }
+
+    #[test]
+    fn defaults_are_legacy_defaults() {
+        let c = validate_legacy_download(&builder("https://h/f"), &CleartextPolicy::default(), &sandbox())
+            .unwrap();
+        assert_eq!(c.title, "download");
+        assert!(!c.roaming && !c.metered && !c.background);
+        assert_eq!(c.method, "GET");
+        assert_eq!(c.version, Version::Api9);
+        assert_eq!(c.token, "null");
+    }
+
+    #[test]
+    fn url_is_checked_before_path() {
+        let mut b = builder("ftp://h/f");
+        b.file_path = Some("../escape".into());
+        let e = validate_legacy_download(&b, &CleartextPolicy::default(), &sandbox()).unwrap_err();
+        assert_eq!(e.code, Code::Param);
+        assert!(e.detail.contains("http"), "{}", e.detail);
+        let mut b = DownloadConfigBuilder::default();
+        b.file_path = Some("x".into());
+        assert!(validate_legacy_download(&b, &CleartextPolicy::default(), &sandbox()).is_err());
+    }
+
+    #[test]
+    fn bad_header_and_timeouts_are_401() {
+        let s = sandbox();
+        let p = CleartextPolicy::default();
+        let mut b = builder("https://h/f");
+        b.headers.push(("X".into(), "a\r\nb".into()));
+        assert_eq!(validate_legacy_download(&b, &p, &s).unwrap_err().code, Code::Param);
+        let mut b = builder("https://h/f");
+        b.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S + 1;
+        assert_eq!(validate_legacy_download(&b, &p, &s).unwrap_err().code, Code::Param);
+        b.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S;
+        assert!(validate_legacy_download(&b, &p, &s).is_ok());
+        b.connect_timeout_s = 0;
+        assert_eq!(validate_legacy_download(&b, &p, &s).unwrap_err().code, Code::Param);
+    }
+}

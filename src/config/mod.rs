@@ -1,0 +1,105 @@
+//! Validated task configurations. Callers fill a builder (the C setters); `validate` runs the
+//! reference's checks in its order and yields a `TaskConfig` that the service persists.
+
+mod headers;
+mod legacy_download;
+
+pub use headers::check_header;
+pub use legacy_download::{
+    DownloadConfigBuilder, NETWORK_MOBILE, NETWORK_WIFI, validate_legacy_download,
+};
+
+use crate::task::{Action, Mode, Network, Version};
+use std::path::PathBuf;
+
+/// Default connect timeout per connection attempt (reference A.5 `timeout`).
+pub const DEFAULT_CONNECT_TIMEOUT_S: u64 = 60;
+/// Default and maximum total (accumulated running) time.
+pub const MAX_TOTAL_TIMEOUT_S: u64 = 604_800;
+/// The built-in stall rule: a download body below 1 B/s for 60 s fails with LOW_SPEED.
+pub const STALL_SPEED: u64 = 1;
+pub const STALL_SECONDS: u64 = 60;
+
+/// Everything a task needs to run, whatever API created it. Persisted as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskConfig {
+    pub action: Action,
+    pub version: Version,
+    pub mode: Mode,
+    pub url: String,
+    pub title: String,
+    pub description: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    /// Download request body (agent `data` string); empty for none.
+    pub data: String,
+    /// Download target (resolved, absolute).
+    pub target: PathBuf,
+    pub network: Network,
+    pub metered: bool,
+    pub roaming: bool,
+    pub retry: bool,
+    pub redirect: bool,
+    pub background: bool,
+    pub precise: bool,
+    pub overwrite: bool,
+    pub begins: u64,
+    /// Inclusive end of a user range; -1 for none.
+    pub ends: i64,
+    pub priority: u32,
+    pub token: String,
+    pub proxy: String,
+    pub connect_timeout_s: u64,
+    pub total_timeout_s: u64,
+    /// LOW_SPEED rule: below `min_speed` B/s for `min_speed_duration_s` seconds; 0 disables.
+    pub min_speed: u64,
+    pub min_speed_duration_s: u64,
+    /// Speed cap in B/s; 0 for none.
+    pub max_speed: u64,
+    /// Extra trust anchors (PEM file) from the creating client; empty for the default.
+    pub ca_file: String,
+}
+
+impl TaskConfig {
+    /// A config with the service defaults for the given action and API version.
+    pub fn defaults(action: Action, version: Version) -> TaskConfig {
+        TaskConfig {
+            action,
+            version,
+            mode: Mode::Background,
+            url: String::new(),
+            title: match action {
+                Action::Download => "download".into(),
+                Action::Upload => "upload".into(),
+            },
+            description: String::new(),
+            method: match (action, version) {
+                (Action::Download, _) => "GET".into(),
+                (Action::Upload, Version::Api9) => "POST".into(),
+                (Action::Upload, Version::Api10) => "PUT".into(),
+            },
+            headers: Vec::new(),
+            data: String::new(),
+            target: PathBuf::new(),
+            network: Network::Any,
+            metered: false,
+            roaming: version == Version::Api10,
+            retry: true,
+            redirect: true,
+            background: false,
+            precise: false,
+            overwrite: false,
+            begins: 0,
+            ends: -1,
+            priority: 0,
+            token: "null".into(),
+            proxy: String::new(),
+            connect_timeout_s: DEFAULT_CONNECT_TIMEOUT_S,
+            total_timeout_s: MAX_TOTAL_TIMEOUT_S,
+            min_speed: 0,
+            min_speed_duration_s: 0,
+            max_speed: 0,
+            ca_file: String::new(),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The download sink: libcurl's callbacks for one transfer, writing the body into the part
+//! file and deciding, per response, whether its body belongs there (reference C.7).
+
+use super::response::{HeadParser, ResponseHead};
+use super::{Reporter, Ticket};
+use crate::task::Reason;
+use curl::easy::{Handler, WriteError};
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+
+/// A failure the callbacks detected themselves (curl then reports a write error).
+#[derive(Debug)]
+pub enum LocalFailure {
+    /// The final response was not 2xx.
+    Status(u32),
+    /// A user range was asked for and the server ignored it.
+    RangeIgnored,
+    /// `precise` and no Content-Length.
+    SizeUnknown,
+    /// A 206 for a different range than asked.
+    RangeMismatch,
+    Io(std::io::Error),
+}
+
+impl LocalFailure {
+    pub fn reason(&self) -> Reason {
+        match self {
+            LocalFailure::Status(_) | LocalFailure::RangeMismatch => Reason::ProtocolError,
+            LocalFailure::RangeIgnored => Reason::UnsupportRangeRequest,
+            LocalFailure::SizeUnknown => Reason::GetFilesizeFailed,
+            LocalFailure::Io(e) if super::errors::is_no_space(e) => Reason::InsufficientSpace,
+            LocalFailure::Io(_) => Reason::IoError,
+        }
+    }
+}
+
+pub struct DownloadSink {
+    pub ticket: Ticket,
+    pub file: Arc<File>,
+    /// Bytes in the part file (its logical length).
+    pub written: u64,
+    /// Where this attempt asked the server to start (0 for a plain GET).
+    requested_from: u64,
+    /// Offset into the resource of the part file's first byte (user range `begins`).
+    pub base: u64,
+    user_range: bool,
+    precise: bool,
+    parser: HeadParser,
+    /// The head whose body is being written.
+    pub head: Option<ResponseHead>,
+    pub total: Option<u64>,
+    pub etag: String,
+    pub last_modified: String,
+    pub failure: Option<LocalFailure>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl DownloadSink {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ticket: Ticket,
+        file: Arc<File>,
+        written: u64,
+        requested_from: u64,
+        base: u64,
+        user_range: bool,
+        precise: bool,
+        validators: (String, String),
+        reporter: Arc<dyn Reporter>,
+    ) -> DownloadSink {
+        DownloadSink {
+            ticket,
+            file,
+            written,
+            requested_from,
+            base,
+            user_range,
+            precise,
+            parser: HeadParser::default(),
+            head: None,
+            total: None,
+            etag: validators.0,
+            last_modified: validators.1,
+            failure: None,
+            reporter,
+        }
+    }
+
+    pub fn got_response(&self) -> bool {
+        self.head.is_some()
+    }
+
+    /// Decides what to do with the body of a final 2xx response.
+    fn accept(&mut self, head: &ResponseHead) -> Result<(), LocalFailure> {
+        let asked_range = self.requested_from > 0 || self.user_range;
+        let length = head.content_length();
+        if head.status == 206 && asked_range {
+            let (start, _, full) = head.content_range().ok_or(LocalFailure::RangeMismatch)?;
+            if start != self.requested_from {
+                return Err(LocalFailure::RangeMismatch);
+            }
+            self.total = match (length, full) {
+                (Some(l), _) => Some(self.written + l),
+                (None, Some(f)) if !self.user_range => Some(f - self.base),
+                _ => None,
+            };
+        } else {
+            if asked_range && self.user_range {
+                return Err(LocalFailure::RangeIgnored);
+            }
+            if self.written > 0 {
+                // The server sent the whole resource (changed, or ranges unsupported).
+                self.file.set_len(0).map_err(LocalFailure::Io)?;
+                self.written = 0;
+                // The stored resume point no longer describes the file.
+                self.reporter.checkpoint(self.ticket, self.file.clone(), 0, "", "");
+            }
+            self.total = length;
+        }
+        if self.total.is_none() && self.precise {
+            return Err(LocalFailure::SizeUnknown);
+        }
+        self.etag = head.header("etag").unwrap_or("").to_owned();
+        self.last_modified = head.header("last-modified").unwrap_or("").to_owned();
+        Ok(())
+    }
+}
+
+impl Handler for DownloadSink {
+    fn header(&mut self, data: &[u8]) -> bool {
+        let Some(head) = self.parser.feed(data) else { return true };
+        self.reporter.response(self.ticket, &head);
+        if (200..300).contains(&head.status) {
+            if let Err(f) = self.accept(&head) {
+                self.failure = Some(f);
+                return false;
+            }
+        }
+        if head.status >= 200 {
+            self.head = Some(head);
+        }
+        true
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        let status = self.head.as_ref().map_or(0, |h| h.status);
+        if !(200..300).contains(&status) {
+            // An error or unfollowed redirect body never reaches the part file.
+            self.failure = Some(LocalFailure::Status(status));
+            return Ok(0);
+        }
+        match (&*self.file).write_all(data) {
+            Ok(()) => {
+                self.written += data.len() as u64;
+                Ok(data.len())
+            }
+            Err(e) => {
+                self.failure = Some(LocalFailure::Io(e));
+                Ok(0)
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Subscriptions and the event queue. Events are delivered in order by one dispatcher thread
+//! or, in poll mode, inside `dispatch` on the embedder's thread — never under a library lock
+//! that an API call could need.
+
+mod eventfd;
+
+use crate::engine::ResponseHead;
+use crate::task::{Progress, TaskId};
+use parking_lot::{Condvar, Mutex};
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use eventfd::EventFd;
+
+/// What happened. Legacy (API 6-9) and agent (API 10+) kinds share one numbering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum EventKind {
+    Progress = 0,
+    Complete = 1,
+    Pause = 2,
+    Remove = 3,
+    Fail = 4,
+    HeaderReceive = 5,
+    Completed = 6,
+    Failed = 7,
+    Resume = 8,
+    Response = 9,
+    Wait = 10,
+    FaultOccur = 11,
+}
+
+impl EventKind {
+    pub fn from_u32(v: u32) -> Option<EventKind> {
+        use EventKind::*;
+        [Progress, Complete, Pause, Remove, Fail, HeaderReceive, Completed, Failed, Resume, Response, Wait, FaultOccur]
+            .get(v as usize)
+            .copied()
+    }
+
+    /// The kinds a legacy task emits (reference A.2 `supportEventsV9_`).
+    pub fn is_legacy(self) -> bool {
+        (self as u32) <= EventKind::HeaderReceive as u32
+    }
+}
+
+/// An event as a callback sees it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub kind: EventKind,
+    pub task_id: TaskId,
+    pub progress: Progress,
+    /// fail: ERROR_*; wait: WaitingReason; faultOccur: Faults; else 0.
+    pub code: i32,
+    pub response: Option<Arc<ResponseHead>>,
+}
+
+/// A registered callback. `key` identifies it for de-duplication and `off`; dropping the
+/// listener releases the embedder's userdata.
+pub trait Listener: Send + Sync {
+    fn call(&self, ev: &Event);
+    fn key(&self) -> (usize, usize);
+}
+
+struct Sub {
+    handle: u64,
+    kind: EventKind,
+    listener: Box<dyn Listener>,
+    removed: AtomicBool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DispatchMode {
+    Thread,
+    Poll,
+}
+
+thread_local! {
+    /// Set while this thread is delivering events (for re-entrancy rules).
+    static DELIVERING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is inside a callback of some service.
+pub fn in_callback() -> bool {
+    DELIVERING.with(|d| d.get())
+}
+
+pub struct EventHub {
+    mode: DispatchMode,
+    queue: Mutex<VecDeque<Event>>,
+    ready: Condvar,
+    fd: Option<EventFd>,
+    subs: Mutex<HashMap<TaskId, Vec<Arc<Sub>>>>,
+    /// Held while callbacks run, so `off` from another thread can wait for them to finish.
+    delivery: Mutex<()>,
+    closed: AtomicBool,
+}
+
+impl EventHub {
+    pub fn new(mode: DispatchMode) -> std::io::Result<EventHub> {
+        let fd = match mode {
+            DispatchMode::Poll => Some(EventFd::new()?),
+            DispatchMode::Thread => None,
+        };
+        Ok(EventHub {
+            mode,
+            queue: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            fd,
+            subs: Mutex::new(HashMap::new()),
+            delivery: Mutex::new(()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn mode(&self) -> DispatchMode {
+        self.mode
+    }
+
+    /// The descriptor that is readable while events wait (poll mode), else -1.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_ref().map_or(-1, |f| f.raw())
+    }
+
+    /// Whether anyone listens for `kind` on `task` (lets the service skip building events).
+    pub fn has_listener(&self, task: TaskId, kind: EventKind) -> bool {
+        self.subs.lock().get(&task).is_some_and(|v| v.iter().any(|s| s.kind == kind))
+    }
+
+    pub fn push(&self, ev: Event) {
+        if !self.has_listener(ev.task_id, ev.kind) {
+            return;
+        }
+        self.queue.lock().push_back(ev);
+        match &self.fd {
+            Some(fd) => fd.signal(),
+            None => {
+                self.ready.notify_one();
+            }
+        }
+    }
+
+    /// Registers a listener built by `make`; the same (kind, key) on the same handle is stored
+    /// once (`make` is then not called, so nothing is owned twice). Returns whether it was added.
+    pub fn on(
+        &self,
+        task: TaskId,
+        handle: u64,
+        kind: EventKind,
+        key: (usize, usize),
+        make: impl FnOnce() -> Box<dyn Listener>,
+    ) -> bool {
+        let mut subs = self.subs.lock();
+        let list = subs.entry(task).or_default();
+        if list.iter().any(|s| s.handle == handle && s.kind == kind && s.listener.key() == key) {
+            return false;
+        }
+        list.push(Arc::new(Sub { handle, kind, listener: make(), removed: AtomicBool::new(false) }));
+        true
+    }
+
+    /// Removes listeners of `handle`: of one kind (and one key, when given), or all of the
+    /// handle when `kind` is `None`. On return none of them runs again (see `wait_delivery`).
+    pub fn off(&self, task: TaskId, handle: u64, kind: Option<EventKind>, key: Option<(usize, usize)>) {
+        let removed: Vec<Arc<Sub>> = {
+            let mut subs = self.subs.lock();
+            let Some(list) = subs.get_mut(&task) else { return };
+            let (gone, keep): (Vec<_>, Vec<_>) = list.drain(..).partition(|s| {
+                s.handle == handle
+                    && kind.is_none_or(|k| s.kind == k)
+                    && key.is_none_or(|k| s.listener.key() == k)
+            });
+            *list = keep;
+            if list.is_empty() {
+                subs.remove(&task);
+            }
+            gone
+        };
+        for s in &removed {
+            s.removed.store(true, Ordering::SeqCst);
+        }
+        self.wait_delivery();
+        // The last reference may be a dispatcher's snapshot: then the userdata is released
+        // when that callback returns.
+        drop(removed);
+    }
+
+    /// Waits until no callback is running on another thread. From inside a callback it
+    /// returns at once (the caller's own callback is still on the stack).
+    fn wait_delivery(&self) {
+        if !in_callback() {
+            drop(self.delivery.lock());
+        }
+    }
+
+    /// Delivers the events queued now; returns how many were taken. Used by the dispatcher
+    /// thread and by `ohreq_service_dispatch`.
+    pub fn dispatch_pending(&self) -> usize {
+        if let Some(fd) = &self.fd {
+            fd.reset();
+        }
+        let batch: Vec<Event> = self.queue.lock().drain(..).collect();
+        let n = batch.len();
+        for ev in batch {
+            self.deliver(&ev);
+        }
+        n
+    }
+
+    fn deliver(&self, ev: &Event) {
+        let _guard = self.delivery.lock();
+        let targets: Vec<Arc<Sub>> = match self.subs.lock().get(&ev.task_id) {
+            Some(list) => list.iter().filter(|s| s.kind == ev.kind).cloned().collect(),
+            None => return,
+        };
+        let was = DELIVERING.with(|d| d.replace(true));
+        for s in &targets {
+            if !s.removed.load(Ordering::SeqCst) {
+                s.listener.call(ev);
+            }
+        }
+        DELIVERING.with(|d| d.set(was));
+        drop(targets);
+    }
+
+    /// The dispatcher thread's body: deliver until `close`.
+    pub fn run_dispatcher(&self) {
+        loop {
+            {
+                let mut q = self.queue.lock();
+                while q.is_empty() && !self.closed.load(Ordering::SeqCst) {
+                    self.ready.wait(&mut q);
+                }
+                if q.is_empty() && self.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+            }
+            self.dispatch_pending();
+        }
+    }
+
+    /// Ends the dispatcher after it has delivered what is queued.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _q = self.queue.lock();
+        self.ready.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Count(Arc<AtomicUsize>, Arc<AtomicUsize>, usize);
+    impl Listener for Count {
+        fn call(&self, _ev: &Event) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn key(&self) -> (usize, usize) {
+            (self.2, 0)
+        }
+    }
+    impl Drop for Count {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn ev(kind: EventKind) -> Event {
+        Event { kind, task_id: 1, progress: Progress::new(1), code: 0, response: None }
+    }
+
+    #[test]
+    fn duplicates_are_stored_once_and_off_releases() {
+        let hub = EventHub::new(DispatchMode::Poll).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let freed = Arc::new(AtomicUsize::new(0));
+        let mk = |k| -> Box<dyn Listener> { Box::new(Count(calls.clone(), freed.clone(), k)) };
+        assert!(hub.on(1, 9, EventKind::Complete, (1, 0), || mk(1)));
+        assert!(!hub.on(1, 9, EventKind::Complete, (1, 0), || mk(1)));
+        assert_eq!(freed.load(Ordering::SeqCst), 0, "a duplicate is never built");
+        assert!(hub.on(1, 9, EventKind::Complete, (2, 0), || mk(2)));
+        hub.push(ev(EventKind::Complete));
+        hub.push(ev(EventKind::Pause)); // nobody listens: not queued
+        assert_eq!(hub.dispatch_pending(), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        hub.off(1, 9, Some(EventKind::Complete), Some((1, 0)));
+        assert_eq!(freed.load(Ordering::SeqCst), 1);
+        hub.push(ev(EventKind::Complete));
+        hub.dispatch_pending();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        hub.off(1, 9, None, None);
+        assert_eq!(freed.load(Ordering::SeqCst), 2);
+        assert!(!hub.has_listener(1, EventKind::Complete));
+    }
+}

@@ -1,0 +1,255 @@
+//! `ohreq_client`: one calling application (identity, permissions, sandbox, network security).
+
+use super::error::ohreq_code;
+use super::handle::{Castable, check_out, into_raw, take, try_mut, try_ref, try_str};
+use super::service::ohreq_service;
+use crate::error::{Error, Result};
+use crate::sandbox::{CleartextPolicy, DomainRule, Sandbox};
+use crate::service::{Client, Inner};
+use std::collections::HashSet;
+use std::ffi::c_char;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A description of a calling application for `ohreq_client_new`. Methods: `_new`,
+/// `_set_uid`, `_set_bundle`, `_set_system_app`, `_add_permission`, `_set_cache_dir`,
+/// `_set_files_dir`, `_add_base_dir`, `_set_cleartext_permitted`, `_add_cleartext_domain`,
+/// `_set_ca_file`, `_free`. Not thread-safe: use from one thread at a time.
+pub struct ohreq_client_options {
+    _private: [u8; 0],
+}
+
+/// A calling application bound to a service. Every task it creates belongs to its uid.
+/// Thread-safe; `ohreq_client_free` must not race other calls on the same client.
+pub struct ohreq_client {
+    _private: [u8; 0],
+}
+
+#[derive(Default)]
+pub(crate) struct ClientOptions {
+    uid: Option<u64>,
+    bundle: String,
+    system_app: bool,
+    permissions: HashSet<String>,
+    cache_dir: Option<PathBuf>,
+    files_dir: Option<PathBuf>,
+    base_dirs: Vec<PathBuf>,
+    cleartext: CleartextPolicy,
+    ca_file: Option<PathBuf>,
+}
+
+pub(crate) struct ClientData {
+    pub inner: Arc<Inner>,
+    pub client: Arc<Client>,
+}
+
+impl Castable for ohreq_client_options {
+    type Rust = ClientOptions;
+}
+impl Castable for ohreq_client {
+    type Rust = ClientData;
+}
+
+/// Creates an empty client description (uid and cache dir are required). Free with
+/// `ohreq_client_options_free`. Never returns NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn ohreq_client_options_new() -> *mut ohreq_client_options {
+    into_raw::<ohreq_client_options>(ClientOptions::default())
+}
+
+/// Frees a client description (NULL is a no-op).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_free(opts: *mut ohreq_client_options) {
+    ffi_value!((), {
+        // SAFETY: NULL or from `ohreq_client_options_new`.
+        drop(unsafe { take(opts) });
+    })
+}
+
+/// Runs `f` on the options behind `opts` (NULL → 401).
+unsafe fn with_opts(opts: *mut ohreq_client_options, f: impl FnOnce(&mut ClientOptions) -> Result<()>) -> Result<()> {
+    // SAFETY: caller contract.
+    f(unsafe { try_mut(opts, "opts")? })
+}
+
+/// The application's uid (account id = uid / 200000). Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_uid(opts: *mut ohreq_client_options, uid: u64) -> ohreq_code {
+    // SAFETY: caller contract.
+    ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.uid = Some(uid))) } })
+}
+
+/// The application's bundle name. Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_bundle(opts: *mut ohreq_client_options, bundle: *const c_char) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let b = unsafe { try_str(bundle, "bundle")? };
+        unsafe { with_opts(opts, |o| Ok(o.bundle = b)) }
+    })
+}
+
+/// Whether the application is a system app (system APIs answer 202 otherwise). Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_system_app(opts: *mut ohreq_client_options, system_app: bool) -> ohreq_code {
+    // SAFETY: caller contract.
+    ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.system_app = system_app)) } })
+}
+
+/// Grants a permission by name, e.g. "ohos.permission.INTERNET". Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_add_permission(opts: *mut ohreq_client_options, permission: *const c_char) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let p = unsafe { try_str(permission, "permission")? };
+        unsafe {
+            with_opts(opts, |o| {
+                o.permissions.insert(p);
+                Ok(())
+            })
+        }
+    })
+}
+
+fn abs_path(p: String, what: &str) -> Result<PathBuf> {
+    if p.starts_with('/') { Ok(p.into()) } else { Err(Error::param(format!("{what} must be an absolute path"))) }
+}
+
+/// The application's cache dir (`internal://cache`, the default download location). Must be
+/// an existing directory when the client is created. Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_cache_dir(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let p = abs_path(unsafe { try_str(path, "path")? }, "cache dir")?;
+        unsafe { with_opts(opts, |o| Ok(o.cache_dir = Some(p))) }
+    })
+}
+
+/// The application's files dir (`internal://files`). Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_files_dir(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let p = abs_path(unsafe { try_str(path, "path")? }, "files dir")?;
+        unsafe { with_opts(opts, |o| Ok(o.files_dir = Some(p))) }
+    })
+}
+
+/// Adds another directory the application owns (absolute paths inside it are accepted).
+/// Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_add_base_dir(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let p = abs_path(unsafe { try_str(path, "path")? }, "base dir")?;
+        unsafe { with_opts(opts, |o| Ok(o.base_dirs.push(p))) }
+    })
+}
+
+/// The base cleartext rule: whether plain http:// is allowed (default false: HTTPS only).
+/// Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_cleartext_permitted(opts: *mut ohreq_client_options, permitted: bool) -> ohreq_code {
+    // SAFETY: caller contract.
+    ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.cleartext.base_permitted = permitted)) } })
+}
+
+/// A per-domain cleartext rule; the most specific matching rule wins over the base rule.
+/// Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_add_cleartext_domain(
+    opts: *mut ohreq_client_options,
+    domain: *const c_char,
+    permitted: bool,
+    include_subdomains: bool,
+) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let d = unsafe { try_str(domain, "domain")? };
+        if d.is_empty() {
+            return Err(Error::param("domain is empty"));
+        }
+        let rule = DomainRule { domain: d, permitted, include_subdomains };
+        unsafe { with_opts(opts, |o| Ok(o.cleartext.domains.push(rule))) }
+    })
+}
+
+/// Trust anchors (PEM file) for the application's private servers; used instead of the
+/// service's default bundle for this client's tasks. Returns 0 or 401 (not a readable file).
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_ca_file(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let p = abs_path(unsafe { try_str(path, "path")? }, "CA file")?;
+        if !p.is_file() {
+            return Err(Error::param(format!("CA file {} is not a readable file", p.display())));
+        }
+        unsafe { with_opts(opts, |o| Ok(o.ca_file = Some(p))) }
+    })
+}
+
+/// Creates a client of `service` from `opts` (borrowed). Free with `ohreq_client_free`.
+/// Returns 0 and writes `*client_out`, or 401 (NULL, no uid, cache dir missing or not a
+/// directory) or 13400003 (service shut down).
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_new(
+    service: *mut ohreq_service,
+    opts: *const ohreq_client_options,
+    client_out: *mut *mut ohreq_client,
+) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let s = unsafe { try_ref(service, "service")? };
+        let o = unsafe { try_ref(opts, "opts")? };
+        unsafe { check_out(client_out, "client_out")? };
+        let uid = o.uid.ok_or_else(|| Error::param("client has no uid"))?;
+        let cache = o.cache_dir.as_ref().ok_or_else(|| Error::param("client has no cache dir"))?;
+        let sandbox = Sandbox::new(cache, o.files_dir.as_deref(), &o.base_dirs)?;
+        let client = Client::new(
+            uid,
+            o.bundle.clone(),
+            o.system_app,
+            o.permissions.clone(),
+            sandbox,
+            o.cleartext.clone(),
+            o.ca_file.clone(),
+        );
+        let data = ClientData { inner: s.svc.inner.clone(), client: Arc::new(client) };
+        // SAFETY: checked non-NULL.
+        unsafe { *client_out = into_raw::<ohreq_client>(data) };
+        Ok(())
+    })
+}
+
+/// Frees a client (NULL is a no-op). Its tasks keep running; task handles stay valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_free(client: *mut ohreq_client) {
+    ffi_value!((), {
+        // SAFETY: NULL or from `ohreq_client_new`.
+        drop(unsafe { take(client) });
+    })
+}
+
+/// Tells the service whether the application is in the foreground. Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_set_foreground(client: *mut ohreq_client, foreground: bool) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let c = unsafe { try_ref(client, "client")? };
+        c.client.set_foreground(foreground);
+        Ok(())
+    })
+}

@@ -1,0 +1,178 @@
+//! Engine reports → task state, store rows and events. Runs on the engine thread: it takes
+//! the registry lock briefly and never blocks on I/O (syncs and renames go to the store thread).
+
+use super::{Entry, Inner, Registry, WeakInner, finalize, remove_part};
+use crate::engine::{Outcome, Reporter, ResponseHead, Ticket};
+use crate::events::EventKind;
+use crate::task::{Action, Reason, State, Version, legacy_fail_code};
+use std::fs::File;
+use std::sync::Arc;
+
+pub struct Bridge {
+    pub inner: WeakInner,
+}
+
+/// The entry a report is about, unless the report belongs to an older run.
+fn current<'a>(reg: &'a mut Registry, t: Ticket) -> Option<&'a mut Entry> {
+    reg.tasks.get_mut(&t.id).filter(|e| e.run == t.run)
+}
+
+impl Reporter for Bridge {
+    fn response(&self, t: Ticket, head: &ResponseHead) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let mut reg = inner.reg.lock();
+        let Some(e) = current(&mut reg, t) else { return };
+        e.rec.http_status = head.status;
+        if (200..300).contains(&head.status) {
+            e.rec.extras = head.lowercased();
+            if e.rec.config.action == Action::Download {
+                e.rec.mime_type = head.header("content-type").unwrap_or("").to_owned();
+            }
+        }
+    }
+
+    fn progress(&self, t: Ticket, bytes: u64, total: Option<u64>) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let mut reg = inner.reg.lock();
+        let Some(e) = current(&mut reg, t) else { return };
+        e.rec.progress.processed = bytes;
+        e.rec.progress.total_processed = bytes;
+        e.rec.progress.sizes[0] = total.map_or(-1, |n| n as i64);
+        inner.emit(&e.rec, EventKind::Progress, 0);
+    }
+
+    fn checkpoint(&self, t: Ticket, file: Arc<File>, bytes: u64, etag: &str, last_modified: &str) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let mut reg = inner.reg.lock();
+        let Some(e) = current(&mut reg, t) else { return };
+        e.rec.durable_offset = bytes;
+        e.rec.etag = etag.to_owned();
+        e.rec.last_modified = last_modified.to_owned();
+        inner.store.checkpoint(file, &e.rec);
+    }
+
+    fn retry(&self, t: Ticket, tries: u32) -> bool {
+        let Some(inner) = self.inner.upgrade() else { return false };
+        let mut reg = inner.reg.lock();
+        let online = reg.net.online;
+        match current(&mut reg, t) {
+            Some(e) => {
+                e.rec.tries = tries;
+                online
+            }
+            None => false,
+        }
+    }
+
+    fn finished(&self, t: Ticket, outcome: Outcome) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        {
+            let mut reg = inner.reg.lock();
+            reg.in_engine = reg.in_engine.saturating_sub(1);
+            if current(&mut reg, t).is_some() {
+                inner.run_ended(&mut reg, t, outcome);
+            }
+        }
+        inner.schedule();
+    }
+}
+
+impl Inner {
+    fn run_ended(&self, reg: &mut Registry, t: Ticket, outcome: Outcome) {
+        let e = reg.tasks.get_mut(&t.id).expect("checked by caller");
+        let part = e.rec.part_path();
+        match outcome {
+            Outcome::Done { file, bytes } => {
+                e.rec.progress.processed = bytes;
+                e.rec.progress.total_processed = bytes;
+                e.rec.progress.sizes[0] = bytes as i64;
+                let target = e.rec.config.target.clone();
+                let me = self.me.clone();
+                // Sync + rename run on the store thread, after this task's checkpoints.
+                self.store.run(move |_| {
+                    let result = finalize::publish(&file, &part, &target);
+                    if let Some(inner) = me.upgrade() {
+                        inner.published(t, result);
+                    }
+                });
+            }
+            Outcome::Failed(f) => {
+                e.rec.progress.processed = f.bytes;
+                e.rec.http_status = f.http_status;
+                e.rec.curl_code = f.curl_code;
+                e.rec.detail = f.detail.clone();
+                e.rec.durable_offset = 0;
+                e.rec.etag.clear();
+                e.rec.last_modified.clear();
+                log::info!("task {} failed: {:?}: {}", t.id, f.reason, f.detail);
+                self.fail(reg, t.id, f.reason);
+                // DESIGN §9: a failed download leaves no part file behind.
+                self.store.run(move |_| remove_part(&part));
+            }
+            Outcome::Cancelled { file, bytes } => {
+                let state = e.rec.state;
+                if state == State::Removed {
+                    self.store.run(move |_| remove_part(&part));
+                    return;
+                }
+                e.rec.progress.processed = bytes;
+                e.rec.progress.total_processed = bytes;
+                if let Some(f) = file {
+                    e.rec.durable_offset = bytes;
+                    self.store.checkpoint(f, &e.rec);
+                }
+                // One final progress for the run, unless nothing is known at all.
+                if bytes > 0 || e.rec.progress.sizes[0] >= 0 {
+                    self.emit(&e.rec, EventKind::Progress, 0);
+                }
+            }
+        }
+    }
+
+    /// FAILED with a reason, plus the end-of-run events.
+    pub(super) fn fail(&self, reg: &mut Registry, id: super::TaskId, reason: Reason) {
+        self.set_state(reg, id, State::Failed, reason);
+        let rec = &reg.tasks[&id].rec;
+        if rec.progress.processed > 0 || rec.progress.sizes[0] >= 0 {
+            self.emit(rec, EventKind::Progress, 0);
+        }
+        match rec.config.version {
+            Version::Api9 => self.emit(rec, EventKind::Fail, legacy_fail_code(reason)),
+            Version::Api10 => {
+                self.emit(rec, EventKind::Failed, 0);
+                let fault = reason.fault().map_or(0xFF, |f| f as i32);
+                self.emit(rec, EventKind::FaultOccur, fault);
+            }
+        }
+    }
+
+    /// The part file is now the target (or could not become it).
+    pub(super) fn published(&self, t: Ticket, result: std::io::Result<()>) {
+        {
+            let mut reg = self.reg.lock();
+            let Some(e) = reg.tasks.get_mut(&t.id) else { return };
+            if e.run != t.run || e.rec.state == State::Removed {
+                return;
+            }
+            match result {
+                Ok(()) => {
+                    e.rec.durable_offset = 0;
+                    self.set_state(&mut reg, t.id, State::Completed, Reason::Ok);
+                    let rec = &reg.tasks[&t.id].rec;
+                    self.emit(rec, EventKind::Progress, 0);
+                    let kind = match rec.config.version {
+                        Version::Api9 => EventKind::Complete,
+                        Version::Api10 => EventKind::Completed,
+                    };
+                    self.emit(rec, kind, 0);
+                }
+                Err(err) => {
+                    let reason = if crate::engine::is_no_space(&err) { Reason::InsufficientSpace } else { Reason::IoError };
+                    e.rec.detail = format!("cannot publish {}: {err}", e.rec.config.target.display());
+                    self.fail(&mut reg, t.id, reason);
+                }
+            }
+        }
+        self.schedule();
+    }
+}

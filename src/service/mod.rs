@@ -1,0 +1,491 @@
+//! The service: the registry of tasks, ownership and permission checks, the public
+//! operations, and the bridge that turns engine reports into state, store rows and events.
+
+mod bridge;
+mod client;
+mod finalize;
+mod legacy;
+mod restore;
+
+pub use client::{
+    Client, PERMISSION_DOWNLOAD_SESSION_MANAGER, PERMISSION_INTERNET, PERMISSION_UPLOAD_SESSION_MANAGER,
+};
+pub use legacy::legacy_info;
+
+use crate::engine::{Engine, TransferSpec};
+use crate::error::{Code, Error, Result};
+use crate::events::{DispatchMode, Event, EventHub, EventKind};
+use crate::scheduler::{self, Candidate, NetworkState};
+use crate::store::{Store, StoreOwner};
+use crate::task::{Action, Mode, Reason, State, TaskId, TaskRecord, now_ms};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Per-uid live-task limits (reference B.1): the 1002nd background / 2002nd foreground
+/// concurrent task of one app is refused with 21900004.
+const MAX_BACKGROUND_TASKS: u32 = 1001;
+const MAX_FOREGROUND_TASKS: u32 = 2001;
+
+#[derive(Clone, Debug)]
+pub struct ServiceOptions {
+    pub data_dir: PathBuf,
+    pub dispatch: DispatchMode,
+    pub max_running: usize,
+    pub user_agent: String,
+    /// Trust store used when a client brings no CA of its own; `None` = the system default.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl ServiceOptions {
+    pub fn new(data_dir: PathBuf) -> ServiceOptions {
+        ServiceOptions {
+            data_dir,
+            dispatch: DispatchMode::Thread,
+            max_running: scheduler::DEFAULT_MAX_RUNNING,
+            user_agent: format!("ohreq/{}", env!("CARGO_PKG_VERSION")),
+            ca_bundle: None,
+        }
+    }
+}
+
+/// A task in memory: its record plus what only a live service knows.
+struct Entry {
+    rec: TaskRecord,
+    /// The current run; engine reports for other runs are stale.
+    run: u64,
+}
+
+struct Registry {
+    tasks: HashMap<TaskId, Entry>,
+    net: NetworkState,
+    /// Transfers handed to the engine whose `finished` has not arrived.
+    in_engine: usize,
+    next_run: u64,
+    live: HashMap<u64, (u32, u32)>,
+}
+
+pub struct Inner {
+    me: Weak<Inner>,
+    opts: ServiceOptions,
+    reg: Mutex<Registry>,
+    pub hub: Arc<EventHub>,
+    store: Store,
+    engine: Mutex<Option<Engine>>,
+    store_owner: Mutex<Option<StoreOwner>>,
+    dispatcher: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+    next_handle: AtomicU64,
+}
+
+/// The owning handle of a service; dropping it shuts the service down.
+pub struct Service {
+    pub inner: Arc<Inner>,
+}
+
+impl Service {
+    /// Opens the store in the data dir, restores its tasks, starts the engine (and the
+    /// dispatcher thread in thread mode), and re-queues unfinished transfers.
+    pub fn new(opts: ServiceOptions) -> Result<Service> {
+        let (owner, tasks) = StoreOwner::open(&opts.data_dir)?;
+        let hub = Arc::new(
+            EventHub::new(opts.dispatch)
+                .map_err(|e| Error::new(Code::Service, format!("cannot create the event queue: {e}")))?,
+        );
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
+            reg: Mutex::new(Registry {
+                tasks: HashMap::new(),
+                net: NetworkState::default(),
+                in_engine: 0,
+                next_run: 1,
+                live: HashMap::new(),
+            }),
+            hub: hub.clone(),
+            store: owner.store.clone(),
+            engine: Mutex::new(None),
+            store_owner: Mutex::new(Some(owner)),
+            dispatcher: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            next_handle: AtomicU64::new(1),
+            opts,
+        });
+        let bridge = Arc::new(bridge::Bridge { inner: Arc::downgrade(&inner) });
+        let engine = Engine::start(bridge)
+            .map_err(|e| Error::new(Code::Service, format!("cannot start the engine thread: {e}")))?;
+        *inner.engine.lock() = Some(engine);
+        if inner.opts.dispatch == DispatchMode::Thread {
+            let h = hub.clone();
+            let t = std::thread::Builder::new()
+                .name("ohreq-events".into())
+                .spawn(move || h.run_dispatcher())
+                .map_err(|e| Error::new(Code::Service, format!("cannot start the dispatcher: {e}")))?;
+            *inner.dispatcher.lock() = Some(t);
+        }
+        inner.restore(tasks);
+        inner.schedule();
+        Ok(Service { inner })
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
+}
+
+impl Inner {
+    /// Stops transfers (their progress checkpointed, so they resume at the next start),
+    /// flushes the store, and stops the dispatcher after it delivered what was queued.
+    fn shutdown(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let engine = self.engine.lock().take();
+        drop(engine); // joins the engine thread; its Cancelled reports checkpoint
+        self.store.flush();
+        self.hub.close();
+        if let Some(t) = self.dispatcher.lock().take() {
+            let _ = t.join();
+        }
+        drop(self.store_owner.lock().take());
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::new(Code::Service, "the service has been shut down"));
+        }
+        Ok(())
+    }
+
+    pub fn new_handle_id(&self) -> u64 {
+        self.next_handle.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn options(&self) -> &ServiceOptions {
+        &self.opts
+    }
+
+    pub fn set_network(&self, net: NetworkState) {
+        {
+            let mut reg = self.reg.lock();
+            if reg.net == net {
+                return;
+            }
+            reg.net = net;
+            // Running tasks the new network no longer allows go back to WAITING; the
+            // scheduler starts them (resuming with Range) when it matches again.
+            let ids: Vec<TaskId> = reg
+                .tasks
+                .values()
+                .filter(|e| e.rec.state == State::Running)
+                .filter(|e| scheduler::network_allows(&e.rec.config, &net).is_err())
+                .map(|e| e.rec.id)
+                .collect();
+            for id in ids {
+                let reason = {
+                    let e = reg.tasks.get(&id).expect("listed above");
+                    scheduler::network_allows(&e.rec.config, &net).err().unwrap_or(Reason::NetworkOffline)
+                };
+                self.set_state(&mut reg, id, State::Waiting, reason);
+                self.engine_cancel(id);
+            }
+        }
+        self.schedule();
+    }
+
+    /// Finds a task the client may operate on: its own (or any, with the session-manager
+    /// permission). Others' tasks are "not found" (21900006), as in the reference.
+    fn owned<'a>(reg: &'a mut Registry, client: &Client, id: TaskId) -> Result<&'a mut Entry> {
+        match reg.tasks.get_mut(&id) {
+            Some(e) if e.rec.uid == client.uid || client.has(PERMISSION_DOWNLOAD_SESSION_MANAGER) => Ok(e),
+            _ => Err(Error::new(Code::TaskNotFound, format!("task {id} not found"))),
+        }
+    }
+
+    /// A copy of a task's record, if the client may see it.
+    pub fn record(&self, client: &Client, id: TaskId) -> Result<TaskRecord> {
+        let mut reg = self.reg.lock();
+        Ok(Self::owned(&mut reg, client, id)?.rec.clone())
+    }
+
+    /// Ids of the client's tasks created in `[after, before]` (ms), optionally filtered.
+    pub fn search(
+        &self,
+        client: &Client,
+        after: u64,
+        before: u64,
+        state: Option<State>,
+        action: Option<Action>,
+        mode: Option<Mode>,
+    ) -> Vec<TaskId> {
+        let reg = self.reg.lock();
+        let mut v: Vec<&TaskRecord> = reg
+            .tasks
+            .values()
+            .map(|e| &e.rec)
+            .filter(|r| r.uid == client.uid)
+            .filter(|r| r.ctime >= after && r.ctime <= before)
+            .filter(|r| state.is_none_or(|s| r.state == s))
+            .filter(|r| action.is_none_or(|a| r.config.action == a))
+            .filter(|r| mode.is_none_or(|m| r.config.mode == m))
+            .collect();
+        v.sort_by_key(|r| (r.ctime, r.id));
+        v.into_iter().map(|r| r.id).collect()
+    }
+
+    /// 21900004 when the app already has as many live tasks of this mode as allowed.
+    fn check_live_limit(&self, reg: &Registry, rec: &TaskRecord) -> Result<()> {
+        let (bg, fg) = reg.live.get(&rec.uid).copied().unwrap_or_default();
+        let (count, limit) = match rec.config.mode {
+            Mode::Background => (bg, MAX_BACKGROUND_TASKS),
+            Mode::Foreground => (fg, MAX_FOREGROUND_TASKS),
+        };
+        if count >= limit {
+            return Err(Error::new(Code::TaskQueueFull, format!("app {} already has {limit} live tasks", rec.uid)));
+        }
+        Ok(())
+    }
+
+    /// Records a new task and counts it against its app's live-task limit.
+    fn insert(&self, reg: &mut Registry, rec: TaskRecord) -> Result<()> {
+        self.check_live_limit(reg, &rec)?;
+        let (bg, fg) = reg.live.entry(rec.uid).or_default();
+        if rec.config.mode == Mode::Background { *bg += 1 } else { *fg += 1 }
+        self.store.save(&rec);
+        reg.tasks.insert(rec.id, Entry { rec, run: 0 });
+        Ok(())
+    }
+
+    /// A fresh task id: u32, unused (reference C.13).
+    fn new_task_id(reg: &Registry) -> TaskId {
+        let mut id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(1);
+        while id == 0 || reg.tasks.contains_key(&id) {
+            id = id.wrapping_mul(2654435761).wrapping_add(1);
+        }
+        id
+    }
+
+    /// Changes a task's state and reason, stamps mtime, saves, and releases its live-task
+    /// count when the task leaves the live set.
+    fn set_state(&self, reg: &mut Registry, id: TaskId, state: State, reason: Reason) {
+        let Some(e) = reg.tasks.get_mut(&id) else { return };
+        let was_live = !e.rec.state.is_final();
+        e.rec.state = state;
+        e.rec.progress.state = state;
+        e.rec.reason = reason;
+        e.rec.mtime = now_ms();
+        self.store.save(&e.rec);
+        let (uid, mode) = (e.rec.uid, e.rec.config.mode);
+        if was_live && state.is_final() {
+            if let Some((bg, fg)) = reg.live.get_mut(&uid) {
+                let c = if mode == Mode::Background { bg } else { fg };
+                *c = c.saturating_sub(1);
+            }
+        }
+    }
+
+    fn emit(&self, rec: &TaskRecord, kind: EventKind, code: i32) {
+        self.hub.push(Event { kind, task_id: rec.id, progress: rec.progress.clone(), code, response: None });
+    }
+
+    fn engine_cancel(&self, id: TaskId) {
+        if let Some(e) = self.engine.lock().as_ref() {
+            e.cancel(id);
+        }
+    }
+
+    /// `start`: INITIALIZED (and, for downloads, FAILED/STOPPED) → WAITING, then scheduled.
+    pub fn start(&self, client: &Client, id: TaskId) -> Result<()> {
+        self.check_open()?;
+        self.need_internet(client)?;
+        {
+            let mut reg = self.reg.lock();
+            let e = Self::owned(&mut reg, client, id)?;
+            let ok = match e.rec.state {
+                State::Initialized => true,
+                State::Failed | State::Stopped => e.rec.config.action == Action::Download,
+                _ => false,
+            };
+            if !ok {
+                return Err(state_error("start", e.rec.state));
+            }
+            let was_final = e.rec.state.is_final();
+            e.rec.tries = 0;
+            let (uid, mode) = (e.rec.uid, e.rec.config.mode);
+            if was_final {
+                let (bg, fg) = reg.live.entry(uid).or_default();
+                if mode == Mode::Background { *bg += 1 } else { *fg += 1 }
+            }
+            self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
+        }
+        self.schedule();
+        Ok(())
+    }
+
+    /// `pause` (legacy `suspend`): WAITING/RUNNING/RETRYING → PAUSED, keeping the part file.
+    pub fn pause(&self, client: &Client, id: TaskId) -> Result<()> {
+        self.check_open()?;
+        let mut reg = self.reg.lock();
+        let e = Self::owned(&mut reg, client, id)?;
+        if !e.rec.state.is_active() {
+            return Err(state_error("pause", e.rec.state));
+        }
+        let running = e.rec.state != State::Waiting;
+        self.set_state(&mut reg, id, State::Paused, Reason::UserOperation);
+        let rec = &reg.tasks[&id].rec;
+        self.emit(rec, EventKind::Pause, 0);
+        if running {
+            self.engine_cancel(id);
+        }
+        Ok(())
+    }
+
+    /// `resume` (legacy `restore`): PAUSED → WAITING, then scheduled (continues with Range).
+    pub fn resume(&self, client: &Client, id: TaskId) -> Result<()> {
+        self.check_open()?;
+        self.need_internet(client)?;
+        {
+            let mut reg = self.reg.lock();
+            let e = Self::owned(&mut reg, client, id)?;
+            if e.rec.state != State::Paused {
+                return Err(state_error("resume", e.rec.state));
+            }
+            self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
+            let rec = &reg.tasks[&id].rec;
+            if rec.config.version == crate::task::Version::Api10 {
+                self.emit(rec, EventKind::Resume, 0);
+            }
+        }
+        self.schedule();
+        Ok(())
+    }
+
+    /// `remove` (legacy `delete`): any state → REMOVED; the transfer is aborted and the part
+    /// file deleted. A second remove is "not found".
+    pub fn remove(&self, client: &Client, id: TaskId) -> Result<()> {
+        self.check_open()?;
+        let mut reg = self.reg.lock();
+        let e = Self::owned(&mut reg, client, id)?;
+        if e.rec.state == State::Removed {
+            return Err(Error::new(Code::TaskNotFound, format!("task {id} is already removed")));
+        }
+        let running = matches!(e.rec.state, State::Running | State::Retrying);
+        let part = (e.rec.config.action == Action::Download).then(|| e.rec.part_path());
+        self.set_state(&mut reg, id, State::Removed, Reason::UserOperation);
+        self.emit(&reg.tasks[&id].rec, EventKind::Remove, 0);
+        if running {
+            self.engine_cancel(id); // the part file goes when the engine lets go of it
+        } else if let Some(p) = part {
+            self.store.run(move |_| remove_part(&p));
+        }
+        Ok(())
+    }
+
+    fn need_internet(&self, client: &Client) -> Result<()> {
+        if client.has(PERMISSION_INTERNET) {
+            Ok(())
+        } else {
+            Err(Error::new(Code::Permission, format!("{PERMISSION_INTERNET} is required")))
+        }
+    }
+
+    /// Starts waiting tasks while slots are free and the network allows them.
+    pub fn schedule(&self) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut reg = self.reg.lock();
+        let net = reg.net;
+        let mut candidates = Vec::new();
+        let mut blocked = Vec::new();
+        for e in reg.tasks.values() {
+            if e.rec.state != State::Waiting {
+                continue;
+            }
+            match scheduler::network_allows(&e.rec.config, &net) {
+                Ok(()) => candidates.push(Candidate {
+                    id: e.rec.id,
+                    mode: e.rec.config.mode,
+                    priority: e.rec.config.priority,
+                    ctime: e.rec.ctime,
+                }),
+                Err(r) if r != e.rec.reason => blocked.push((e.rec.id, r)),
+                Err(_) => {}
+            }
+        }
+        for (id, reason) in blocked {
+            self.set_state(&mut reg, id, State::Waiting, reason);
+        }
+        let free = self.opts.max_running.saturating_sub(reg.in_engine);
+        for id in scheduler::pick(candidates, free) {
+            self.launch(&mut reg, id);
+        }
+    }
+
+    /// WAITING → RUNNING: builds the transfer and hands it to the engine.
+    fn launch(&self, reg: &mut Registry, id: TaskId) {
+        let run = reg.next_run;
+        reg.next_run += 1;
+        let Some(e) = reg.tasks.get_mut(&id) else { return };
+        e.run = run;
+        let part = e.rec.part_path();
+        // Resume from what is both recorded and still on disk.
+        let on_disk = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        let resume_from = e.rec.durable_offset.min(on_disk);
+        let cfg = &e.rec.config;
+        let spec = TransferSpec {
+            id,
+            run,
+            url: cfg.url.clone(),
+            method: cfg.method.clone(),
+            headers: cfg.headers.clone(),
+            body: cfg.data.clone(),
+            part,
+            resume_from,
+            etag: e.rec.etag.clone(),
+            last_modified: e.rec.last_modified.clone(),
+            begins: cfg.begins,
+            ends: cfg.ends,
+            redirect: cfg.redirect,
+            precise: cfg.precise,
+            connect_timeout: Duration::from_secs(cfg.connect_timeout_s),
+            total_timeout: Duration::from_secs(cfg.total_timeout_s),
+            min_speed: cfg.min_speed,
+            min_speed_duration: Duration::from_secs(cfg.min_speed_duration_s),
+            max_speed: cfg.max_speed,
+            ca_file: if cfg.ca_file.is_empty() { self.opts.ca_bundle.clone() } else { Some(cfg.ca_file.clone().into()) },
+            user_agent: self.opts.user_agent.clone(),
+        };
+        e.rec.progress.processed = resume_from;
+        e.rec.durable_offset = resume_from;
+        self.set_state(reg, id, State::Running, Reason::Ok);
+        reg.in_engine += 1;
+        match self.engine.lock().as_ref() {
+            Some(engine) => engine.start_transfer(spec),
+            None => reg.in_engine -= 1,
+        }
+    }
+}
+
+/// Deletes a download's part file; a missing one is fine.
+fn remove_part(p: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(p) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            log::warn!("cannot delete part file {}: {e}", p.display());
+        }
+    }
+}
+
+fn state_error(op: &str, state: State) -> Error {
+    Error::new(Code::TaskState, format!("cannot {op} a task in state {state:?}"))
+}
+
+pub(crate) type WeakInner = Weak<Inner>;

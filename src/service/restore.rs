@@ -1,0 +1,40 @@
+//! Restoring the store's tasks at service start (reference C.12, DESIGN §6): unfinished
+//! transfers are re-queued and resume from their last durable checkpoint.
+
+use super::{Entry, Inner};
+use crate::task::{Mode, Reason, State, TaskRecord};
+
+impl Inner {
+    pub(super) fn restore(&self, tasks: Vec<TaskRecord>) {
+        let mut reg = self.reg.lock();
+        for mut rec in tasks {
+            if matches!(rec.state, State::Running | State::Retrying | State::Waiting) {
+                if finished_before_crash(&rec) {
+                    // The rename happened but the COMPLETED row did not reach the disk.
+                    rec.state = State::Completed;
+                    rec.reason = Reason::Ok;
+                    rec.progress.processed = rec.progress.sizes[0] as u64;
+                } else {
+                    rec.state = State::Waiting;
+                    rec.reason = Reason::RunningTaskMeetLimits;
+                    rec.tries = 0;
+                }
+                rec.progress.state = rec.state;
+                self.store.save(&rec);
+            }
+            if !rec.state.is_final() {
+                let (bg, fg) = reg.live.entry(rec.uid).or_default();
+                if rec.config.mode == Mode::Background { *bg += 1 } else { *fg += 1 }
+            }
+            log::info!("restored task {} in state {:?}", rec.id, rec.state);
+            reg.tasks.insert(rec.id, Entry { rec, run: 0 });
+        }
+    }
+}
+
+fn finished_before_crash(rec: &TaskRecord) -> bool {
+    let size = rec.progress.sizes.first().copied().unwrap_or(-1);
+    size >= 0
+        && !rec.part_path().exists()
+        && rec.config.target.metadata().is_ok_and(|m| m.is_file() && m.len() == size as u64)
+}

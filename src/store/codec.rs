@@ -1,0 +1,227 @@
+//! Row layout of the `tasks` table and the conversions to and from `TaskRecord`.
+
+use crate::config::TaskConfig;
+use crate::task::{Action, Mode, Network, Progress, Reason, State, TaskRecord, Version};
+use rusqlite::{Connection, Row, params};
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    bundle TEXT NOT NULL,
+    action INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    mode INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    method TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    data TEXT NOT NULL,
+    target TEXT NOT NULL,
+    network INTEGER NOT NULL,
+    metered INTEGER NOT NULL,
+    roaming INTEGER NOT NULL,
+    retry INTEGER NOT NULL,
+    redirect INTEGER NOT NULL,
+    background INTEGER NOT NULL,
+    precise INTEGER NOT NULL,
+    overwrite INTEGER NOT NULL,
+    begins INTEGER NOT NULL,
+    ends INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    token TEXT NOT NULL,
+    proxy TEXT NOT NULL,
+    connect_timeout INTEGER NOT NULL,
+    total_timeout INTEGER NOT NULL,
+    min_speed INTEGER NOT NULL,
+    min_speed_duration INTEGER NOT NULL,
+    max_speed INTEGER NOT NULL,
+    certs_path TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    reason INTEGER NOT NULL,
+    ctime INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    tries INTEGER NOT NULL,
+    mime_type TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    processed INTEGER NOT NULL,
+    total_processed INTEGER NOT NULL,
+    sizes TEXT NOT NULL,
+    extras TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    durable_offset INTEGER NOT NULL,
+    http_status INTEGER NOT NULL,
+    curl_code INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+";
+
+const COLUMNS: &str = "task_id, uid, bundle, action, version, mode, url, title, description, method,
+    headers, data, target, network, metered, roaming, retry, redirect, background, precise,
+    overwrite, begins, ends, priority, token, proxy, connect_timeout, total_timeout, min_speed,
+    min_speed_duration, max_speed, certs_path, state, reason, ctime, mtime, tries, mime_type, idx, processed,
+    total_processed, sizes, extras, etag, last_modified, durable_offset, http_status, curl_code,
+    detail";
+
+/// Header lists as `name:value` lines: names cannot hold ':' and values no newline.
+fn encode_pairs(pairs: &[(String, String)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}:{v}\n")).collect()
+}
+
+fn decode_pairs(s: &str) -> Vec<(String, String)> {
+    s.lines()
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
+    let g = &r.config;
+    let sizes: Vec<String> = r.progress.sizes.iter().map(|s| s.to_string()).collect();
+    let sql = format!(
+        "INSERT OR REPLACE INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+        ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,
+        ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46,
+        ?47, ?48, ?49)"
+    );
+    c.prepare_cached(&sql)?.execute(params![
+        r.id,
+        r.uid as i64,
+        r.bundle,
+        g.action as u8,
+        g.version as u8,
+        g.mode as u8,
+        g.url,
+        g.title,
+        g.description,
+        g.method,
+        encode_pairs(&g.headers),
+        g.data,
+        g.target.to_string_lossy(),
+        g.network as u8,
+        g.metered,
+        g.roaming,
+        g.retry,
+        g.redirect,
+        g.background,
+        g.precise,
+        g.overwrite,
+        g.begins as i64,
+        g.ends,
+        g.priority,
+        g.token,
+        g.proxy,
+        g.connect_timeout_s as i64,
+        g.total_timeout_s as i64,
+        g.min_speed as i64,
+        g.min_speed_duration_s as i64,
+        g.max_speed as i64,
+        g.ca_file,
+        r.state as u8,
+        r.reason as u8,
+        r.ctime as i64,
+        r.mtime as i64,
+        r.tries,
+        r.mime_type,
+        r.progress.index,
+        r.progress.processed as i64,
+        r.progress.total_processed as i64,
+        sizes.join(","),
+        encode_pairs(&r.extras),
+        r.etag,
+        r.last_modified,
+        r.durable_offset as i64,
+        r.http_status,
+        r.curl_code,
+        r.detail,
+    ])?;
+    Ok(())
+}
+
+fn bad(what: &str, v: i64) -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName(format!("stored {what} {v} is not valid"))
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    let action: u8 = row.get("action")?;
+    let version: u8 = row.get("version")?;
+    let mode: u8 = row.get("mode")?;
+    let state: u8 = row.get("state")?;
+    let reason: u8 = row.get("reason")?;
+    let network: u8 = row.get("network")?;
+    let config = TaskConfig {
+        action: Action::from_u8(action).ok_or_else(|| bad("action", action.into()))?,
+        version: if version == Version::Api10 as u8 { Version::Api10 } else { Version::Api9 },
+        mode: if mode == Mode::Foreground as u8 { Mode::Foreground } else { Mode::Background },
+        url: row.get("url")?,
+        title: row.get("title")?,
+        description: row.get("description")?,
+        method: row.get("method")?,
+        headers: decode_pairs(&row.get::<_, String>("headers")?),
+        data: row.get("data")?,
+        target: row.get::<_, String>("target")?.into(),
+        network: Network::from_u32_lenient(network.into()),
+        metered: row.get("metered")?,
+        roaming: row.get("roaming")?,
+        retry: row.get("retry")?,
+        redirect: row.get("redirect")?,
+        background: row.get("background")?,
+        precise: row.get("precise")?,
+        overwrite: row.get("overwrite")?,
+        begins: row.get::<_, i64>("begins")? as u64,
+        ends: row.get("ends")?,
+        priority: row.get("priority")?,
+        token: row.get("token")?,
+        proxy: row.get("proxy")?,
+        connect_timeout_s: row.get::<_, i64>("connect_timeout")? as u64,
+        total_timeout_s: row.get::<_, i64>("total_timeout")? as u64,
+        min_speed: row.get::<_, i64>("min_speed")? as u64,
+        min_speed_duration_s: row.get::<_, i64>("min_speed_duration")? as u64,
+        max_speed: row.get::<_, i64>("max_speed")? as u64,
+        ca_file: row.get("certs_path")?,
+    };
+    let state = State::from_u8(state).ok_or_else(|| bad("state", state.into()))?;
+    let sizes: String = row.get("sizes")?;
+    Ok(TaskRecord {
+        id: row.get("task_id")?,
+        uid: row.get::<_, i64>("uid")? as u64,
+        bundle: row.get("bundle")?,
+        config,
+        state,
+        reason: Reason::from_u8(reason).unwrap_or(Reason::OthersError),
+        ctime: row.get::<_, i64>("ctime")? as u64,
+        mtime: row.get::<_, i64>("mtime")? as u64,
+        tries: row.get("tries")?,
+        mime_type: row.get("mime_type")?,
+        progress: Progress {
+            state,
+            index: row.get("idx")?,
+            processed: row.get::<_, i64>("processed")? as u64,
+            total_processed: row.get::<_, i64>("total_processed")? as u64,
+            sizes: sizes.split(',').filter_map(|s| s.parse().ok()).collect(),
+        },
+        extras: decode_pairs(&row.get::<_, String>("extras")?),
+        etag: row.get("etag")?,
+        last_modified: row.get("last_modified")?,
+        durable_offset: row.get::<_, i64>("durable_offset")? as u64,
+        http_status: row.get("http_status")?,
+        curl_code: row.get("curl_code")?,
+        detail: row.get("detail")?,
+    })
+}
+
+/// Every stored task, oldest first. Rows that no longer decode are logged and skipped.
+pub fn load_all(c: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
+    let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM tasks ORDER BY ctime, task_id"))?;
+    let rows = stmt.query_map([], from_row)?;
+    let mut out = Vec::new();
+    for r in rows {
+        match r {
+            Ok(t) => out.push(t),
+            Err(e) => log::error!("store: skipping an unreadable task row: {e}"),
+        }
+    }
+    Ok(out)
+}

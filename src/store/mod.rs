@@ -1,0 +1,236 @@
+//! SQLite persistence of tasks and their progress. One writer thread batches writes into
+//! transactions; part-file syncs run there too, so the engine never waits on an fsync.
+
+mod codec;
+
+use crate::error::{Code, Error, Result};
+use crate::task::{TaskId, TaskRecord};
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use rusqlite::Connection;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Work for the writer thread, run inside a transaction with the others of its batch.
+type Job = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    tx: Sender<Job>,
+}
+
+/// Owns the writer thread and the data-dir lock; dropping it flushes and joins.
+pub struct StoreOwner {
+    pub store: Store,
+    thread: Option<JoinHandle<()>>,
+    _lock: File,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+impl StoreOwner {
+    /// Opens (creating if needed) `<data_dir>/ohreq.db`, takes the data-dir lock and loads
+    /// every task. A data dir already held by a live service gives 13400003.
+    pub fn open(data_dir: &Path) -> Result<(StoreOwner, Vec<TaskRecord>)> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::new(Code::Service, format!("cannot create data dir {}: {e}", data_dir.display()))
+        })?;
+        let lock = lock_data_dir(data_dir)?;
+        let path: PathBuf = data_dir.join("ohreq.db");
+        let conn = Connection::open(&path)
+            .map_err(|e| Error::new(Code::Service, format!("cannot open {}: {e}", path.display())))?;
+        init_schema(&conn).map_err(db_err)?;
+        let tasks = codec::load_all(&conn).map_err(db_err)?;
+        let (tx, rx) = unbounded::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("ohreq-store".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| Error::new(Code::Service, format!("cannot start store thread: {e}")))?;
+        Ok((StoreOwner { store: Store { tx }, thread: Some(thread), _lock: lock }, tasks))
+    }
+}
+
+impl Drop for StoreOwner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it has committed everything queued.
+        let (dead_tx, _) = unbounded();
+        drop(std::mem::replace(&mut self.store.tx, dead_tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Store {
+    /// Queues an insert-or-replace of the whole task row.
+    pub fn save(&self, rec: &TaskRecord) {
+        let rec = rec.clone();
+        self.run(move |c| {
+            if let Err(e) = codec::upsert(c, &rec) {
+                log::error!("store: saving task {} failed: {e}", rec.id);
+            }
+        });
+    }
+
+    /// Makes `file`'s data durable, then saves `rec` (whose `durable_offset` says how much of
+    /// the file that covers). Only after both may a resume start from that offset.
+    pub fn checkpoint(&self, file: Arc<File>, rec: &TaskRecord) {
+        let rec = rec.clone();
+        self.run(move |c| match file.sync_data() {
+            Ok(()) => {
+                if let Err(e) = codec::upsert(c, &rec) {
+                    log::error!("store: checkpoint of task {} failed: {e}", rec.id);
+                }
+            }
+            Err(e) => log::warn!("store: sync of task {} part file failed: {e}", rec.id),
+        });
+    }
+
+    pub fn delete(&self, id: TaskId) {
+        self.run(move |c| {
+            if let Err(e) = c.execute("DELETE FROM tasks WHERE task_id = ?1", [id]) {
+                log::error!("store: deleting task {id} failed: {e}");
+            }
+        });
+    }
+
+    /// Runs arbitrary work on the writer thread, after everything queued before it.
+    pub fn run(&self, job: impl FnOnce(&Connection) + Send + 'static) {
+        if self.tx.send(Box::new(job)).is_err() {
+            log::warn!("store: writer already stopped; a write was dropped");
+        }
+    }
+
+    /// Blocks until everything queued so far is committed.
+    pub fn flush(&self) {
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        self.run(move |_| {
+            let _ = tx.send(());
+        });
+        let _ = rx.recv();
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::new(Code::Service, format!("task store error: {e}"))
+}
+
+fn lock_data_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("ohreq.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::new(Code::Service, format!("cannot open {}: {e}", path.display())))?;
+    // SAFETY: flock on a valid, owned descriptor.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(Error::new(
+            Code::Service,
+            format!("data dir {} is in use by another live service", dir.display()),
+        ));
+    }
+    Ok(f)
+}
+
+fn init_schema(c: &Connection) -> rusqlite::Result<()> {
+    // WAL + FULL: a commit is durable once it returns, and readers never block the writer.
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.execute_batch(codec::SCHEMA)?;
+    let v: Option<i64> = c
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .ok();
+    match v {
+        None => {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION],
+            )?;
+        }
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(rusqlite::Error::InvalidParameterName(format!(
+                "store schema {v} is newer than this library ({SCHEMA_VERSION})"
+            )));
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN");
+        if let Err(e) = &began {
+            log::error!("store: cannot begin a transaction: {e}");
+        }
+        for job in batch {
+            job(&conn);
+        }
+        if began.is_ok() {
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                log::error!("store: commit failed: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TaskConfig;
+    use crate::task::{Action, Progress, Reason, State, Version};
+
+    pub fn sample(id: TaskId) -> TaskRecord {
+        let mut config = TaskConfig::defaults(Action::Download, Version::Api9);
+        config.url = "https://h/f".into();
+        config.headers = vec![("A".into(), "b: c".into()), ("X".into(), "".into())];
+        config.target = "/tmp/x".into();
+        TaskRecord {
+            id,
+            uid: 20010001,
+            bundle: "com.example".into(),
+            config,
+            state: State::Paused,
+            reason: Reason::UserOperation,
+            ctime: 1,
+            mtime: 2,
+            tries: 3,
+            mime_type: "text/plain".into(),
+            progress: Progress { state: State::Paused, index: 0, processed: 10, total_processed: 10, sizes: vec![100] },
+            extras: vec![("etag".into(), "\"x\"".into())],
+            etag: "\"x\"".into(),
+            last_modified: String::new(),
+            durable_offset: 10,
+            http_status: 206,
+            curl_code: 0,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn tasks_survive_a_reopen_and_the_lock_is_exclusive() {
+        let dir = std::env::temp_dir().join(format!("ohreq-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (owner, tasks) = StoreOwner::open(&dir).unwrap();
+        assert!(tasks.is_empty());
+        assert_eq!(StoreOwner::open(&dir).err().map(|e| e.code), Some(Code::Service));
+        owner.store.save(&sample(7));
+        owner.store.save(&sample(8));
+        owner.store.delete(8);
+        drop(owner);
+        let (_owner, tasks) = StoreOwner::open(&dir).unwrap();
+        assert_eq!(tasks, vec![sample(7)]);
+    }
+}
