@@ -75,7 +75,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: Code, detail: impl Into<String>) -> Error {
-        Error { code, detail: detail.into() }
+        Error {
+            code,
+            detail: detail.into(),
+        }
     }
     pub fn param(detail: impl Into<String>) -> Error {
         Error::new(Code::Param, detail)

@@ -6,7 +6,12 @@ use parking_lot::RwLock;
 use std::ffi::c_void;
 use std::sync::{Arc, Once};
 
-pub type LogFn = unsafe extern "C" fn(userdata: *mut c_void, level: u32, msg: *const std::ffi::c_char, len: usize);
+pub type LogFn = unsafe extern "C" fn(
+    userdata: *mut c_void,
+    level: u32,
+    msg: *const std::ffi::c_char,
+    len: usize,
+);
 pub type FreeFn = unsafe extern "C" fn(userdata: *mut c_void);
 
 /// An embedder's log callback; dropping the last reference releases its userdata.
@@ -43,8 +48,12 @@ impl log::Log for Router {
 
     fn log(&self, r: &log::Record<'_>) {
         let lvl = r.level() as u32;
-        let sinks: Vec<Arc<LogSink>> =
-            SINKS.read().iter().filter(|(_, s)| lvl <= s.max_level).map(|(_, s)| s.clone()).collect();
+        let sinks: Vec<Arc<LogSink>> = SINKS
+            .read()
+            .iter()
+            .filter(|(_, s)| lvl <= s.max_level)
+            .map(|(_, s)| s.clone())
+            .collect();
         if sinks.is_empty() {
             return;
         }

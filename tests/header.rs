@@ -28,7 +28,10 @@ fn header_is_up_to_date() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(committed == fresh, "include/ohreq.h is stale: run `make header`");
+    assert!(
+        committed == fresh,
+        "include/ohreq.h is stale: run `make header`"
+    );
 }
 
 #[test]

@@ -6,10 +6,14 @@ use crate::error::{Error, Result};
 pub fn check_header(name: &str, value: &str) -> Result<()> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(token) {
-        return Err(Error::param(format!("header name {name:?} is not a valid HTTP token")));
+        return Err(Error::param(format!(
+            "header name {name:?} is not a valid HTTP token"
+        )));
     }
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        return Err(Error::param(format!("header {name} has a value with CR, LF or NUL")));
+        return Err(Error::param(format!(
+            "header {name} has a value with CR, LF or NUL"
+        )));
     }
     Ok(())
 }

@@ -55,7 +55,10 @@ pub fn validate_legacy_download(
     policy: &CleartextPolicy,
     sandbox: &Sandbox,
 ) -> Result<TaskConfig> {
-    let url = b.url.as_deref().ok_or_else(|| Error::param("url is required"))?;
+    let url = b
+        .url
+        .as_deref()
+        .ok_or_else(|| Error::param("url is required"))?;
     check_url(url, policy)?;
     for (k, v) in &b.headers {
         check_header(k, v)?;
@@ -105,7 +108,10 @@ mod tests {
     }
 
     fn builder(url: &str) -> DownloadConfigBuilder {
-        DownloadConfigBuilder { url: Some(url.into()), ..Default::default() }
+        DownloadConfigBuilder {
+            url: Some(url.into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -127,8 +133,12 @@ mod tests {
 
     #[test]
     fn defaults_are_legacy_defaults() {
-        let c = validate_legacy_download(&builder("https://h/f"), &CleartextPolicy::default(), &sandbox())
-            .unwrap();
+        let c = validate_legacy_download(
+            &builder("https://h/f"),
+            &CleartextPolicy::default(),
+            &sandbox(),
+        )
+        .unwrap();
         assert_eq!(c.title, "download");
         assert!(!c.roaming && !c.metered && !c.background);
         assert_eq!(c.method, "GET");
@@ -154,13 +164,22 @@ mod tests {
         let p = CleartextPolicy::default();
         let mut b = builder("https://h/f");
         b.headers.push(("X".into(), "a\r\nb".into()));
-        assert_eq!(validate_legacy_download(&b, &p, &s).unwrap_err().code, Code::Param);
+        assert_eq!(
+            validate_legacy_download(&b, &p, &s).unwrap_err().code,
+            Code::Param
+        );
         let mut b = builder("https://h/f");
         b.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S + 1;
-        assert_eq!(validate_legacy_download(&b, &p, &s).unwrap_err().code, Code::Param);
+        assert_eq!(
+            validate_legacy_download(&b, &p, &s).unwrap_err().code,
+            Code::Param
+        );
         b.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S;
         assert!(validate_legacy_download(&b, &p, &s).is_ok());
         b.connect_timeout_s = 0;
-        assert_eq!(validate_legacy_download(&b, &p, &s).unwrap_err().code, Code::Param);
+        assert_eq!(
+            validate_legacy_download(&b, &p, &s).unwrap_err().code,
+            Code::Param
+        );
     }
 }

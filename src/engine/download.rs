@@ -114,7 +114,8 @@ impl DownloadSink {
                 self.file.set_len(0).map_err(LocalFailure::Io)?;
                 self.written = 0;
                 // The stored resume point no longer describes the file.
-                self.reporter.checkpoint(self.ticket, self.file.clone(), 0, "", "");
+                self.reporter
+                    .checkpoint(self.ticket, self.file.clone(), 0, "", "");
             }
             self.total = length;
         }
@@ -129,7 +130,9 @@ impl DownloadSink {
 
 impl Handler for DownloadSink {
     fn header(&mut self, data: &[u8]) -> bool {
-        let Some(head) = self.parser.feed(data) else { return true };
+        let Some(head) = self.parser.feed(data) else {
+            return true;
+        };
         self.reporter.response(self.ticket, &head);
         if (200..300).contains(&head.status) {
             if let Err(f) = self.accept(&head) {

@@ -59,13 +59,34 @@ mod tests {
 
     #[test]
     fn mapping_distinguishes_kinds() {
-        assert_eq!(reason_for_curl(sys::CURLE_COULDNT_RESOLVE_HOST, false, false), Reason::Dns);
-        assert_eq!(reason_for_curl(sys::CURLE_COULDNT_CONNECT, false, false), Reason::Tcp);
-        assert_eq!(reason_for_curl(sys::CURLE_PEER_FAILED_VERIFICATION, false, false), Reason::Ssl);
-        assert_eq!(reason_for_curl(sys::CURLE_OPERATION_TIMEDOUT, true, true), Reason::LowSpeed);
-        assert_eq!(reason_for_curl(sys::CURLE_OPERATION_TIMEDOUT, false, true), Reason::ContinuousTaskTimeout);
-        assert_eq!(reason_for_curl(sys::CURLE_TOO_MANY_REDIRECTS, true, false), Reason::RedirectError);
-        assert_eq!(reason_for_curl(sys::CURLE_RECV_ERROR, true, false), Reason::OthersError);
+        assert_eq!(
+            reason_for_curl(sys::CURLE_COULDNT_RESOLVE_HOST, false, false),
+            Reason::Dns
+        );
+        assert_eq!(
+            reason_for_curl(sys::CURLE_COULDNT_CONNECT, false, false),
+            Reason::Tcp
+        );
+        assert_eq!(
+            reason_for_curl(sys::CURLE_PEER_FAILED_VERIFICATION, false, false),
+            Reason::Ssl
+        );
+        assert_eq!(
+            reason_for_curl(sys::CURLE_OPERATION_TIMEDOUT, true, true),
+            Reason::LowSpeed
+        );
+        assert_eq!(
+            reason_for_curl(sys::CURLE_OPERATION_TIMEDOUT, false, true),
+            Reason::ContinuousTaskTimeout
+        );
+        assert_eq!(
+            reason_for_curl(sys::CURLE_TOO_MANY_REDIRECTS, true, false),
+            Reason::RedirectError
+        );
+        assert_eq!(
+            reason_for_curl(sys::CURLE_RECV_ERROR, true, false),
+            Reason::OthersError
+        );
         assert!(is_retryable(sys::CURLE_PARTIAL_FILE));
         assert!(!is_retryable(sys::CURLE_OPERATION_TIMEDOUT));
         assert!(!is_retryable(sys::CURLE_PEER_FAILED_VERIFICATION));

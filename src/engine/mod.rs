@@ -76,10 +76,16 @@ pub struct TransferSpec {
 #[derive(Debug)]
 pub enum Outcome {
     /// The whole body is in the part file (written, not yet synced).
-    Done { file: Arc<File>, bytes: u64 },
+    Done {
+        file: Arc<File>,
+        bytes: u64,
+    },
     Failed(Failure),
     /// Stopped by a `cancel` (pause, stop, remove, shutdown).
-    Cancelled { file: Option<Arc<File>>, bytes: u64 },
+    Cancelled {
+        file: Option<Arc<File>>,
+        bytes: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -121,14 +127,22 @@ impl Engine {
     pub fn start(reporter: Arc<dyn Reporter>) -> std::io::Result<Engine> {
         let (tx, rx) = unbounded();
         let (wtx, wrx) = crossbeam_channel::bounded(1);
-        let thread = std::thread::Builder::new().name("ohreq-engine".into()).spawn(move || {
-            // Multi is not Send: it is built and driven here only.
-            let multi = Multi::new();
-            let _ = wtx.send(multi.waker());
-            Loop::new(multi, rx, reporter).run();
-        })?;
-        let waker = wrx.recv().map_err(|_| std::io::Error::other("engine thread died at start"))?;
-        Ok(Engine { tx, waker, thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("ohreq-engine".into())
+            .spawn(move || {
+                // Multi is not Send: it is built and driven here only.
+                let multi = Multi::new();
+                let _ = wtx.send(multi.waker());
+                Loop::new(multi, rx, reporter).run();
+            })?;
+        let waker = wrx
+            .recv()
+            .map_err(|_| std::io::Error::other("engine thread died at start"))?;
+        Ok(Engine {
+            tx,
+            waker,
+            thread: Some(thread),
+        })
     }
 
     fn send(&self, c: Command) {
@@ -185,7 +199,10 @@ struct Active {
 
 impl Active {
     fn ticket(&self) -> Ticket {
-        Ticket { id: self.spec.id, run: self.spec.run }
+        Ticket {
+            id: self.spec.id,
+            run: self.spec.run,
+        }
     }
 }
 
@@ -199,7 +216,13 @@ struct Loop {
 
 impl Loop {
     fn new(multi: Multi, rx: Receiver<Command>, reporter: Arc<dyn Reporter>) -> Loop {
-        Loop { multi, rx, reporter, active: HashMap::new(), shutting_down: false }
+        Loop {
+            multi,
+            rx,
+            reporter,
+            active: HashMap::new(),
+            shutting_down: false,
+        }
     }
 
     fn run(mut self) {
@@ -239,7 +262,11 @@ impl Loop {
                         // SAFETY: `raw` is the live easy handle of `a.handle`, used on this
                         // thread only; the option takes a curl_off_t.
                         unsafe {
-                            curl_sys::curl_easy_setopt(a.raw, curl_sys::CURLOPT_MAX_RECV_SPEED_LARGE, speed as curl_sys::curl_off_t);
+                            curl_sys::curl_easy_setopt(
+                                a.raw,
+                                curl_sys::CURLOPT_MAX_RECV_SPEED_LARGE,
+                                speed as curl_sys::curl_off_t,
+                            );
                         }
                     }
                 }
@@ -279,13 +306,28 @@ impl Loop {
 
     /// Starts one HTTP attempt: from the spec's resume point, or from what an earlier
     /// attempt of this run left in `prev`.
-    fn attempt(&mut self, a: &mut Active, prev: Option<Easy2<DownloadSink>>) -> Result<(), Failure> {
+    fn attempt(
+        &mut self,
+        a: &mut Active,
+        prev: Option<Easy2<DownloadSink>>,
+    ) -> Result<(), Failure> {
         let spec = &a.spec;
-        let fail = |reason, detail: String, bytes| Failure { reason, http_status: 0, curl_code: 0, detail, bytes };
+        let fail = |reason, detail: String, bytes| Failure {
+            reason,
+            http_status: 0,
+            curl_code: 0,
+            detail,
+            bytes,
+        };
         let (file, written, etag, lm) = match prev {
             Some(easy) => {
                 let s = easy.get_ref();
-                (s.file.clone(), s.written, s.etag.clone(), s.last_modified.clone())
+                (
+                    s.file.clone(),
+                    s.written,
+                    s.etag.clone(),
+                    s.last_modified.clone(),
+                )
             }
             None => {
                 let file = OpenOptions::new()
@@ -294,10 +336,23 @@ impl Loop {
                     .read(true)
                     .open(&spec.part)
                     .map_err(|e| {
-                        let reason = if errors::is_no_space(&e) { Reason::InsufficientSpace } else { Reason::IoError };
-                        fail(reason, format!("cannot open {}: {e}", spec.part.display()), 0)
+                        let reason = if errors::is_no_space(&e) {
+                            Reason::InsufficientSpace
+                        } else {
+                            Reason::IoError
+                        };
+                        fail(
+                            reason,
+                            format!("cannot open {}: {e}", spec.part.display()),
+                            0,
+                        )
                     })?;
-                (Arc::new(file), spec.resume_from, spec.etag.clone(), spec.last_modified.clone())
+                (
+                    Arc::new(file),
+                    spec.resume_from,
+                    spec.etag.clone(),
+                    spec.last_modified.clone(),
+                )
             }
         };
         // Resume only what the server can prove unchanged; otherwise start over.
@@ -311,17 +366,36 @@ impl Loop {
                 written,
             ));
         }
-        file.set_len(keep).map_err(|e| fail(Reason::IoError, format!("cannot truncate part file: {e}"), keep))?;
+        file.set_len(keep).map_err(|e| {
+            fail(
+                Reason::IoError,
+                format!("cannot truncate part file: {e}"),
+                keep,
+            )
+        })?;
         if keep < written {
-            self.reporter.checkpoint(a.ticket(), file.clone(), 0, "", "");
+            self.reporter
+                .checkpoint(a.ticket(), file.clone(), 0, "", "");
         }
         let from = spec.begins + keep;
         let range = if user_range || keep > 0 {
-            Some(if spec.ends >= 0 { format!("{from}-{}", spec.ends) } else { format!("{from}-") })
+            Some(if spec.ends >= 0 {
+                format!("{from}-{}", spec.ends)
+            } else {
+                format!("{from}-")
+            })
         } else {
             None
         };
-        let validator = if keep > 0 { if etag.is_empty() { lm.clone() } else { etag.clone() } } else { String::new() };
+        let validator = if keep > 0 {
+            if etag.is_empty() {
+                lm.clone()
+            } else {
+                etag.clone()
+            }
+        } else {
+            String::new()
+        };
         let sink = DownloadSink::new(
             a.ticket(),
             file,
@@ -333,13 +407,22 @@ impl Loop {
             (etag, lm),
             self.reporter.clone(),
         );
-        let easy = configure(spec, sink, range.as_deref(), &validator, a.deadline)
-            .map_err(|e| fail(Reason::BuildRequestFailed, format!("cannot build the request: {e}"), keep))?;
+        let easy =
+            configure(spec, sink, range.as_deref(), &validator, a.deadline).map_err(|e| {
+                fail(
+                    Reason::BuildRequestFailed,
+                    format!("cannot build the request: {e}"),
+                    keep,
+                )
+            })?;
         a.raw = easy.raw();
-        let mut handle = self
-            .multi
-            .add2(easy)
-            .map_err(|e: MultiError| fail(Reason::BuildClientFailed, format!("cannot add transfer: {e}"), keep))?;
+        let mut handle = self.multi.add2(easy).map_err(|e: MultiError| {
+            fail(
+                Reason::BuildClientFailed,
+                format!("cannot add transfer: {e}"),
+                keep,
+            )
+        })?;
         let _ = handle.set_token(spec.id as usize);
         a.handle = Some(handle);
         a.retry_at = None;
@@ -347,7 +430,9 @@ impl Loop {
     }
 
     fn cancel(&mut self, id: TaskId) {
-        let Some(mut a) = self.active.remove(&id) else { return };
+        let Some(mut a) = self.active.remove(&id) else {
+            return;
+        };
         let easy = match a.handle.take() {
             Some(h) => self.multi.remove2(h).ok(),
             None => a.parked.take(),
@@ -356,7 +441,8 @@ impl Loop {
             Some(e) => (Some(e.get_ref().file.clone()), e.get_ref().written),
             None => (None, a.spec.resume_from),
         };
-        self.reporter.finished(a.ticket(), Outcome::Cancelled { file, bytes });
+        self.reporter
+            .finished(a.ticket(), Outcome::Cancelled { file, bytes });
     }
 
     fn collect_finished(&mut self) {
@@ -367,8 +453,12 @@ impl Loop {
             }
         });
         for (id, result) in done {
-            let Some(mut a) = self.active.remove(&id) else { continue };
-            let Some(handle) = a.handle.take() else { continue };
+            let Some(mut a) = self.active.remove(&id) else {
+                continue;
+            };
+            let Some(handle) = a.handle.take() else {
+                continue;
+            };
             let mut easy = match self.multi.remove2(handle) {
                 Ok(e) => e,
                 Err(e) => {
@@ -389,11 +479,23 @@ impl Loop {
     }
 
     /// Turns a finished attempt into an outcome or a retry.
-    fn judge(&self, a: &mut Active, easy: &mut Easy2<DownloadSink>, result: Result<(), curl::Error>, status: u32) -> Verdict {
+    fn judge(
+        &self,
+        a: &mut Active,
+        easy: &mut Easy2<DownloadSink>,
+        result: Result<(), curl::Error>,
+        status: u32,
+    ) -> Verdict {
         let sink = easy.get_mut();
         let bytes = sink.written;
         let failed = |reason: Reason, curl_code: i32, detail: String| {
-            Verdict::Finished(Outcome::Failed(Failure { reason, http_status: status, curl_code, detail, bytes }))
+            Verdict::Finished(Outcome::Failed(Failure {
+                reason,
+                http_status: status,
+                curl_code,
+                detail,
+                bytes,
+            }))
         };
         if let Some(f) = sink.failure.take() {
             let reason = f.reason();
@@ -406,9 +508,15 @@ impl Loop {
             let detail = match &f {
                 download::LocalFailure::Status(s) => http_error_text(*s, sink.head.as_ref()),
                 download::LocalFailure::Io(e) => format!("writing {}: {e}", a.spec.part.display()),
-                download::LocalFailure::RangeIgnored => "the server ignored the requested range".into(),
-                download::LocalFailure::SizeUnknown => "the server sent no Content-Length and precise is set".into(),
-                download::LocalFailure::RangeMismatch => "the server answered a different range than asked".into(),
+                download::LocalFailure::RangeIgnored => {
+                    "the server ignored the requested range".into()
+                }
+                download::LocalFailure::SizeUnknown => {
+                    "the server sent no Content-Length and precise is set".into()
+                }
+                download::LocalFailure::RangeMismatch => {
+                    "the server answered a different range than asked".into()
+                }
             };
             return failed(reason, 0, detail);
         }
@@ -419,14 +527,25 @@ impl Loop {
                         a.tries_408 += 1;
                         return Verdict::Retry(Duration::ZERO);
                     }
-                    return failed(Reason::ProtocolError, 0, http_error_text(status, sink.head.as_ref()));
+                    return failed(
+                        Reason::ProtocolError,
+                        0,
+                        http_error_text(status, sink.head.as_ref()),
+                    );
                 }
                 if let Some(total) = sink.total {
                     if bytes < total {
-                        return failed(Reason::OthersError, 0, format!("body ended after {bytes} of {total} bytes"));
+                        return failed(
+                            Reason::OthersError,
+                            0,
+                            format!("body ended after {bytes} of {total} bytes"),
+                        );
                     }
                 }
-                Verdict::Finished(Outcome::Done { file: sink.file.clone(), bytes })
+                Verdict::Finished(Outcome::Done {
+                    file: sink.file.clone(),
+                    bytes,
+                })
             }
             Err(e) => {
                 let code = e.code();
@@ -440,7 +559,11 @@ impl Loop {
                     if self.reporter.retry(a.ticket(), a.tries) {
                         return Verdict::Retry(RETRY_INTERVAL);
                     }
-                    return failed(Reason::NetworkOffline, code as i32, format!("{detail}; network is offline"));
+                    return failed(
+                        Reason::NetworkOffline,
+                        code as i32,
+                        format!("{detail}; network is offline"),
+                    );
                 }
                 let reason = if out_of_time && code == curl_sys::CURLE_OPERATION_TIMEDOUT {
                     Reason::ContinuousTaskTimeout
@@ -461,7 +584,9 @@ impl Loop {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            let Some(mut a) = self.active.remove(&id) else { continue };
+            let Some(mut a) = self.active.remove(&id) else {
+                continue;
+            };
             let prev = a.parked.take();
             match self.attempt(&mut a, prev) {
                 Ok(()) => {
@@ -486,17 +611,29 @@ impl Loop {
                 self.reporter.progress(a.ticket(), s.written, s.total);
             }
             let fresh = s.written.saturating_sub(a.last_checkpoint_bytes);
-            if fresh >= CHECKPOINT_BYTES || (fresh > 0 && now.duration_since(a.last_checkpoint_at) >= CHECKPOINT_INTERVAL) {
+            if fresh >= CHECKPOINT_BYTES
+                || (fresh > 0 && now.duration_since(a.last_checkpoint_at) >= CHECKPOINT_INTERVAL)
+            {
                 a.last_checkpoint_bytes = s.written;
                 a.last_checkpoint_at = now;
-                self.reporter.checkpoint(a.ticket(), s.file.clone(), s.written, &s.etag, &s.last_modified);
+                self.reporter.checkpoint(
+                    a.ticket(),
+                    s.file.clone(),
+                    s.written,
+                    &s.etag,
+                    &s.last_modified,
+                );
             }
         }
     }
 
     fn next_timeout(&self) -> Duration {
         let now = Instant::now();
-        let mut t = if self.active.is_empty() { Duration::from_secs(5) } else { PROGRESS_INTERVAL };
+        let mut t = if self.active.is_empty() {
+            Duration::from_secs(5)
+        } else {
+            PROGRESS_INTERVAL
+        };
         for a in self.active.values() {
             if let Some(at) = a.retry_at {
                 t = t.min(at.saturating_duration_since(now));
@@ -514,7 +651,9 @@ enum Verdict {
 /// "Http protocol error: 404 Not Found", as the per-file message of the real service.
 fn http_error_text(status: u32, head: Option<&ResponseHead>) -> String {
     let phrase = head.map(|h| h.reason.as_str()).unwrap_or("");
-    format!("Http protocol error: {status} {phrase}").trim_end().to_owned()
+    format!("Http protocol error: {status} {phrase}")
+        .trim_end()
+        .to_owned()
 }
 
 fn configure(
@@ -531,7 +670,9 @@ fn configure(
     e.follow_location(spec.redirect)?;
     e.max_redirections(MAX_REDIRECTS)?;
     e.connect_timeout(spec.connect_timeout)?;
-    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
     e.timeout(left)?;
     // The stall rule: below the configured minimum (or 1 B/s) for the duration (or 60 s).
     if spec.min_speed > 0 && !spec.min_speed_duration.is_zero() {

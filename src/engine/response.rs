@@ -15,7 +15,10 @@ pub struct ResponseHead {
 impl ResponseHead {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn content_length(&self) -> Option<u64> {
@@ -28,12 +31,19 @@ impl ResponseHead {
         let v = v.strip_prefix("bytes")?.trim_start();
         let (range, total) = v.split_once('/')?;
         let (a, b) = range.split_once('-')?;
-        Some((a.trim().parse().ok()?, b.trim().parse().ok()?, total.trim().parse().ok()))
+        Some((
+            a.trim().parse().ok()?,
+            b.trim().parse().ok()?,
+            total.trim().parse().ok(),
+        ))
     }
 
     /// The headers with lower-cased names, as `Progress.extras` carries them.
     pub fn lowercased(&self) -> Vec<(String, String)> {
-        self.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
     }
 }
 
@@ -52,7 +62,12 @@ impl HeadParser {
             let version = parts.next().unwrap_or("").to_owned();
             let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
             let reason = parts.next().unwrap_or("").to_owned();
-            self.current = Some(ResponseHead { version, status, reason, headers: Vec::new() });
+            self.current = Some(ResponseHead {
+                version,
+                status,
+                reason,
+                headers: Vec::new(),
+            });
             return None;
         }
         let head = self.current.as_mut()?;
@@ -60,7 +75,8 @@ impl HeadParser {
             return self.current.take();
         }
         if let Some((k, v)) = line.split_once(':') {
-            head.headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            head.headers
+                .push((k.trim().to_owned(), v.trim().to_owned()));
         } else if line.starts_with([' ', '\t']) {
             // obsolete line folding: continue the previous value
             if let Some(last) = head.headers.last_mut() {
@@ -79,7 +95,12 @@ mod tests {
     #[test]
     fn parses_a_head() {
         let mut p = HeadParser::default();
-        for l in ["HTTP/1.1 206 Partial Content\r\n", "Content-Length: 10\r\n", "Content-Range: bytes 5-14/100\r\n", "ETag: \"a\"\r\n"] {
+        for l in [
+            "HTTP/1.1 206 Partial Content\r\n",
+            "Content-Length: 10\r\n",
+            "Content-Range: bytes 5-14/100\r\n",
+            "ETag: \"a\"\r\n",
+        ] {
             assert!(p.feed(l.as_bytes()).is_none());
         }
         let h = p.feed(b"\r\n").unwrap();

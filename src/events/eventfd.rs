@@ -8,7 +8,11 @@ impl EventFd {
     pub fn new() -> io::Result<EventFd> {
         // SAFETY: plain syscall; the descriptor is owned by the returned value.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 { Err(io::Error::last_os_error()) } else { Ok(EventFd(fd)) }
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(EventFd(fd))
+        }
     }
 
     pub fn raw(&self) -> i32 {

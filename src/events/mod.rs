@@ -35,9 +35,22 @@ pub enum EventKind {
 impl EventKind {
     pub fn from_u32(v: u32) -> Option<EventKind> {
         use EventKind::*;
-        [Progress, Complete, Pause, Remove, Fail, HeaderReceive, Completed, Failed, Resume, Response, Wait, FaultOccur]
-            .get(v as usize)
-            .copied()
+        [
+            Progress,
+            Complete,
+            Pause,
+            Remove,
+            Fail,
+            HeaderReceive,
+            Completed,
+            Failed,
+            Resume,
+            Response,
+            Wait,
+            FaultOccur,
+        ]
+        .get(v as usize)
+        .copied()
     }
 
     /// The kinds a legacy task emits (reference A.2 `supportEventsV9_`).
@@ -126,7 +139,10 @@ impl EventHub {
 
     /// Whether anyone listens for `kind` on `task` (lets the service skip building events).
     pub fn has_listener(&self, task: TaskId, kind: EventKind) -> bool {
-        self.subs.lock().get(&task).is_some_and(|v| v.iter().any(|s| s.kind == kind))
+        self.subs
+            .lock()
+            .get(&task)
+            .is_some_and(|v| v.iter().any(|s| s.kind == kind))
     }
 
     pub fn push(&self, ev: Event) {
@@ -154,19 +170,35 @@ impl EventHub {
     ) -> bool {
         let mut subs = self.subs.lock();
         let list = subs.entry(task).or_default();
-        if list.iter().any(|s| s.handle == handle && s.kind == kind && s.listener.key() == key) {
+        if list
+            .iter()
+            .any(|s| s.handle == handle && s.kind == kind && s.listener.key() == key)
+        {
             return false;
         }
-        list.push(Arc::new(Sub { handle, kind, listener: make(), removed: AtomicBool::new(false) }));
+        list.push(Arc::new(Sub {
+            handle,
+            kind,
+            listener: make(),
+            removed: AtomicBool::new(false),
+        }));
         true
     }
 
     /// Removes listeners of `handle`: of one kind (and one key, when given), or all of the
     /// handle when `kind` is `None`. On return none of them runs again (see `wait_delivery`).
-    pub fn off(&self, task: TaskId, handle: u64, kind: Option<EventKind>, key: Option<(usize, usize)>) {
+    pub fn off(
+        &self,
+        task: TaskId,
+        handle: u64,
+        kind: Option<EventKind>,
+        key: Option<(usize, usize)>,
+    ) {
         let removed: Vec<Arc<Sub>> = {
             let mut subs = self.subs.lock();
-            let Some(list) = subs.get_mut(&task) else { return };
+            let Some(list) = subs.get_mut(&task) else {
+                return;
+            };
             let (gone, keep): (Vec<_>, Vec<_>) = list.drain(..).partition(|s| {
                 s.handle == handle
                     && kind.is_none_or(|k| s.kind == k)
@@ -270,7 +302,13 @@ mod tests {
     }
 
     fn ev(kind: EventKind) -> Event {
-        Event { kind, task_id: 1, progress: Progress::new(1), code: 0, response: None }
+        Event {
+            kind,
+            task_id: 1,
+            progress: Progress::new(1),
+            code: 0,
+            response: None,
+        }
     }
 
     #[test]
@@ -281,7 +319,11 @@ mod tests {
         let mk = |k| -> Box<dyn Listener> { Box::new(Count(calls.clone(), freed.clone(), k)) };
         assert!(hub.on(1, 9, EventKind::Complete, (1, 0), || mk(1)));
         assert!(!hub.on(1, 9, EventKind::Complete, (1, 0), || mk(1)));
-        assert_eq!(freed.load(Ordering::SeqCst), 0, "a duplicate is never built");
+        assert_eq!(
+            freed.load(Ordering::SeqCst),
+            0,
+            "a duplicate is never built"
+        );
         assert!(hub.on(1, 9, EventKind::Complete, (2, 0), || mk(2)));
         hub.push(ev(EventKind::Complete));
         hub.push(ev(EventKind::Pause)); // nobody listens: not queued

@@ -67,7 +67,10 @@ pub unsafe extern "C" fn ohreq_client_options_free(opts: *mut ohreq_client_optio
 }
 
 /// Runs `f` on the options behind `opts` (NULL → 401).
-unsafe fn with_opts(opts: *mut ohreq_client_options, f: impl FnOnce(&mut ClientOptions) -> Result<()>) -> Result<()> {
+unsafe fn with_opts(
+    opts: *mut ohreq_client_options,
+    f: impl FnOnce(&mut ClientOptions) -> Result<()>,
+) -> Result<()> {
     // SAFETY: caller contract.
     f(unsafe { try_mut(opts, "opts")? })
 }
@@ -75,7 +78,10 @@ unsafe fn with_opts(opts: *mut ohreq_client_options, f: impl FnOnce(&mut ClientO
 /// The application's uid (account id = uid / 200000). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_set_uid(opts: *mut ohreq_client_options, uid: u64) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_set_uid(
+    opts: *mut ohreq_client_options,
+    uid: u64,
+) -> ohreq_code {
     // SAFETY: caller contract.
     ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.uid = Some(uid))) } })
 }
@@ -83,7 +89,10 @@ pub unsafe extern "C" fn ohreq_client_options_set_uid(opts: *mut ohreq_client_op
 /// The application's bundle name. Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_set_bundle(opts: *mut ohreq_client_options, bundle: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_set_bundle(
+    opts: *mut ohreq_client_options,
+    bundle: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let b = unsafe { try_str(bundle, "bundle")? };
@@ -94,7 +103,10 @@ pub unsafe extern "C" fn ohreq_client_options_set_bundle(opts: *mut ohreq_client
 /// Whether the application is a system app (system APIs answer 202 otherwise). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_set_system_app(opts: *mut ohreq_client_options, system_app: bool) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_set_system_app(
+    opts: *mut ohreq_client_options,
+    system_app: bool,
+) -> ohreq_code {
     // SAFETY: caller contract.
     ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.system_app = system_app)) } })
 }
@@ -102,7 +114,10 @@ pub unsafe extern "C" fn ohreq_client_options_set_system_app(opts: *mut ohreq_cl
 /// Grants a permission by name, e.g. "ohos.permission.INTERNET". Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_add_permission(opts: *mut ohreq_client_options, permission: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_add_permission(
+    opts: *mut ohreq_client_options,
+    permission: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let p = unsafe { try_str(permission, "permission")? };
@@ -116,14 +131,21 @@ pub unsafe extern "C" fn ohreq_client_options_add_permission(opts: *mut ohreq_cl
 }
 
 fn abs_path(p: String, what: &str) -> Result<PathBuf> {
-    if p.starts_with('/') { Ok(p.into()) } else { Err(Error::param(format!("{what} must be an absolute path"))) }
+    if p.starts_with('/') {
+        Ok(p.into())
+    } else {
+        Err(Error::param(format!("{what} must be an absolute path")))
+    }
 }
 
 /// The application's cache dir (`internal://cache`, the default download location). Must be
 /// an existing directory when the client is created. Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_set_cache_dir(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_set_cache_dir(
+    opts: *mut ohreq_client_options,
+    path: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let p = abs_path(unsafe { try_str(path, "path")? }, "cache dir")?;
@@ -134,7 +156,10 @@ pub unsafe extern "C" fn ohreq_client_options_set_cache_dir(opts: *mut ohreq_cli
 /// The application's files dir (`internal://files`). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_set_files_dir(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_set_files_dir(
+    opts: *mut ohreq_client_options,
+    path: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let p = abs_path(unsafe { try_str(path, "path")? }, "files dir")?;
@@ -146,7 +171,10 @@ pub unsafe extern "C" fn ohreq_client_options_set_files_dir(opts: *mut ohreq_cli
 /// Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_add_base_dir(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_add_base_dir(
+    opts: *mut ohreq_client_options,
+    path: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let p = abs_path(unsafe { try_str(path, "path")? }, "base dir")?;
@@ -158,7 +186,10 @@ pub unsafe extern "C" fn ohreq_client_options_add_base_dir(opts: *mut ohreq_clie
 /// Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_set_cleartext_permitted(opts: *mut ohreq_client_options, permitted: bool) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_set_cleartext_permitted(
+    opts: *mut ohreq_client_options,
+    permitted: bool,
+) -> ohreq_code {
     // SAFETY: caller contract.
     ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.cleartext.base_permitted = permitted)) } })
 }
@@ -179,7 +210,11 @@ pub unsafe extern "C" fn ohreq_client_options_add_cleartext_domain(
         if d.is_empty() {
             return Err(Error::param("domain is empty"));
         }
-        let rule = DomainRule { domain: d, permitted, include_subdomains };
+        let rule = DomainRule {
+            domain: d,
+            permitted,
+            include_subdomains,
+        };
         unsafe { with_opts(opts, |o| Ok(o.cleartext.domains.push(rule))) }
     })
 }
@@ -188,12 +223,18 @@ pub unsafe extern "C" fn ohreq_client_options_add_cleartext_domain(
 /// service's default bundle for this client's tasks. Returns 0 or 401 (not a readable file).
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_options_set_ca_file(opts: *mut ohreq_client_options, path: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_options_set_ca_file(
+    opts: *mut ohreq_client_options,
+    path: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let p = abs_path(unsafe { try_str(path, "path")? }, "CA file")?;
         if !p.is_file() {
-            return Err(Error::param(format!("CA file {} is not a readable file", p.display())));
+            return Err(Error::param(format!(
+                "CA file {} is not a readable file",
+                p.display()
+            )));
         }
         unsafe { with_opts(opts, |o| Ok(o.ca_file = Some(p))) }
     })
@@ -215,7 +256,10 @@ pub unsafe extern "C" fn ohreq_client_new(
         let o = unsafe { try_ref(opts, "opts")? };
         unsafe { check_out(client_out, "client_out")? };
         let uid = o.uid.ok_or_else(|| Error::param("client has no uid"))?;
-        let cache = o.cache_dir.as_ref().ok_or_else(|| Error::param("client has no cache dir"))?;
+        let cache = o
+            .cache_dir
+            .as_ref()
+            .ok_or_else(|| Error::param("client has no cache dir"))?;
         let sandbox = Sandbox::new(cache, o.files_dir.as_deref(), &o.base_dirs)?;
         let client = Client::new(
             uid,
@@ -226,7 +270,10 @@ pub unsafe extern "C" fn ohreq_client_new(
             o.cleartext.clone(),
             o.ca_file.clone(),
         );
-        let data = ClientData { inner: s.svc.inner.clone(), client: Arc::new(client) };
+        let data = ClientData {
+            inner: s.svc.inner.clone(),
+            client: Arc::new(client),
+        };
         // SAFETY: checked non-NULL.
         unsafe { *client_out = into_raw::<ohreq_client>(data) };
         Ok(())
@@ -245,7 +292,10 @@ pub unsafe extern "C" fn ohreq_client_free(client: *mut ohreq_client) {
 /// Tells the service whether the application is in the foreground. Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_client_set_foreground(client: *mut ohreq_client, foreground: bool) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_client_set_foreground(
+    client: *mut ohreq_client,
+    foreground: bool,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let c = unsafe { try_ref(client, "client")? };

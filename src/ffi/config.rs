@@ -35,7 +35,10 @@ pub unsafe extern "C" fn ohreq_download_config_free(config: *mut ohreq_download_
     })
 }
 
-unsafe fn with(config: *mut ohreq_download_config, f: impl FnOnce(&mut DownloadConfigBuilder) -> Result<()>) -> Result<()> {
+unsafe fn with(
+    config: *mut ohreq_download_config,
+    f: impl FnOnce(&mut DownloadConfigBuilder) -> Result<()>,
+) -> Result<()> {
     // SAFETY: caller contract.
     f(unsafe { try_mut(config, "config")? })
 }
@@ -44,7 +47,10 @@ unsafe fn with(config: *mut ohreq_download_config, f: impl FnOnce(&mut DownloadC
 /// `ohreq_download`). Returns 0 or 401 (NULL, bad UTF-8).
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_url(config: *mut ohreq_download_config, url: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_url(
+    config: *mut ohreq_download_config,
+    url: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let u = unsafe { try_str(url, "url")? };
@@ -72,7 +78,10 @@ pub unsafe extern "C" fn ohreq_download_config_add_header(
 /// Whether the download may run on a metered network (default false). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_enable_metered(config: *mut ohreq_download_config, enable: bool) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_enable_metered(
+    config: *mut ohreq_download_config,
+    enable: bool,
+) -> ohreq_code {
     // SAFETY: caller contract.
     ffi_code!({ unsafe { with(config, |c| Ok(c.enable_metered = enable)) } })
 }
@@ -80,7 +89,10 @@ pub unsafe extern "C" fn ohreq_download_config_set_enable_metered(config: *mut o
 /// Whether the download may run while roaming (default false). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_enable_roaming(config: *mut ohreq_download_config, enable: bool) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_enable_roaming(
+    config: *mut ohreq_download_config,
+    enable: bool,
+) -> ohreq_code {
     // SAFETY: caller contract.
     ffi_code!({ unsafe { with(config, |c| Ok(c.enable_roaming = enable)) } })
 }
@@ -88,7 +100,10 @@ pub unsafe extern "C" fn ohreq_download_config_set_enable_roaming(config: *mut o
 /// The session description (default ""). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_description(config: *mut ohreq_download_config, text: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_description(
+    config: *mut ohreq_download_config,
+    text: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let t = unsafe { try_str(text, "text")? };
@@ -100,7 +115,10 @@ pub unsafe extern "C" fn ohreq_download_config_set_description(config: *mut ohre
 /// other value, their OR included, means any network (as the real service). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_network_type(config: *mut ohreq_download_config, network_type: u32) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_network_type(
+    config: *mut ohreq_download_config,
+    network_type: u32,
+) -> ohreq_code {
     // SAFETY: caller contract.
     ffi_code!({ unsafe { with(config, |c| Ok(c.network_type = network_type)) } })
 }
@@ -110,7 +128,10 @@ pub unsafe extern "C" fn ohreq_download_config_set_network_type(config: *mut ohr
 /// client's dirs. Default: the cache dir plus the URL's last segment. Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_file_path(config: *mut ohreq_download_config, path: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_file_path(
+    config: *mut ohreq_download_config,
+    path: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let p = unsafe { try_str(path, "path")? };
@@ -121,7 +142,10 @@ pub unsafe extern "C" fn ohreq_download_config_set_file_path(config: *mut ohreq_
 /// The session title (default "download"). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_title(config: *mut ohreq_download_config, title: *const c_char) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_title(
+    config: *mut ohreq_download_config,
+    title: *const c_char,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let t = unsafe { try_str(title, "title")? };
@@ -133,7 +157,10 @@ pub unsafe extern "C" fn ohreq_download_config_set_title(config: *mut ohreq_down
 /// Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_download_config_set_background(config: *mut ohreq_download_config, background: bool) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_download_config_set_background(
+    config: *mut ohreq_download_config,
+    background: bool,
+) -> ohreq_code {
     // SAFETY: caller contract.
     ffi_code!({ unsafe { with(config, |c| Ok(c.background = background)) } })
 }

@@ -127,7 +127,13 @@ mod tests {
         assert_eq!(OHREQ_STATE_RETRYING, State::Retrying as u32);
         assert_eq!(OHREQ_FAULT_LOW_SPEED, Fault::LowSpeed as u32);
         assert_eq!(OHREQ_FAULT_OTHERS, Fault::Others as u32);
-        assert_eq!(OHREQ_EVENT_FAULT_OCCUR, crate::events::EventKind::FaultOccur as u32);
-        assert_eq!(OHREQ_SESSION_FAILED, crate::task::legacy_status(State::Failed));
+        assert_eq!(
+            OHREQ_EVENT_FAULT_OCCUR,
+            crate::events::EventKind::FaultOccur as u32
+        );
+        assert_eq!(
+            OHREQ_SESSION_FAILED,
+            crate::task::legacy_status(State::Failed)
+        );
     }
 }

@@ -57,7 +57,10 @@ pub(crate) fn code_of(r: std::thread::Result<Result<()>>) -> ohreq_code {
         }
         Err(_) => {
             log::error!("ohreq: a panic was caught at the C boundary");
-            set_last_error(&Error::new(Code::Others, "internal error (panic caught at the C boundary)"));
+            set_last_error(&Error::new(
+                Code::Others,
+                "internal error (panic caught at the C boundary)",
+            ));
             OHREQ_ERR_OTHERS
         }
     }
@@ -105,7 +108,11 @@ pub extern "C" fn ohreq_code_message(code: ohreq_code) -> *const c_char {
 /// no call on this thread has failed.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_last_error_message(buf: *mut c_char, len: usize, out_n: *mut usize) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_last_error_message(
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> ohreq_code {
     let msg = LAST_ERROR.with(|l| l.borrow().clone());
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: caller contract as documented.

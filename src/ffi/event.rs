@@ -37,7 +37,9 @@ pub extern "C" fn ohreq_event_task_id(ev: *const ohreq_event) -> u32 {
 /// The task state when the event was produced (OHREQ_STATE_*); `UINT32_MAX` for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_event_state(ev: *const ohreq_event) -> u32 {
-    ffi_value!(u32::MAX, { with(ev, u32::MAX, |e| e.progress.state as u32) })
+    ffi_value!(u32::MAX, {
+        with(ev, u32::MAX, |e| e.progress.state as u32)
+    })
 }
 
 /// Index of the file being transferred (0 for downloads); 0 for NULL.
@@ -58,7 +60,13 @@ pub extern "C" fn ohreq_event_processed(ev: *const ohreq_event) -> u64 {
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_event_total(ev: *const ohreq_event) -> i64 {
     ffi_value!(-1, {
-        with(ev, -1, |e| e.progress.sizes.get(e.progress.index as usize).copied().unwrap_or(-1))
+        with(ev, -1, |e| {
+            e.progress
+                .sizes
+                .get(e.progress.index as usize)
+                .copied()
+                .unwrap_or(-1)
+        })
     })
 }
 

@@ -46,7 +46,9 @@ pub(crate) unsafe fn try_str(p: *const c_char, name: &str) -> Result<String> {
     }
     // SAFETY: non-NULL and NUL-terminated per the contract.
     let c = unsafe { CStr::from_ptr(p) };
-    c.to_str().map(str::to_owned).map_err(|_| Error::param(format!("{name} is not valid UTF-8")))
+    c.to_str()
+        .map(str::to_owned)
+        .map_err(|_| Error::param(format!("{name} is not valid UTF-8")))
 }
 
 /// Writes through an out-pointer, which must not be NULL.
@@ -54,7 +56,11 @@ pub(crate) unsafe fn try_str(p: *const c_char, name: &str) -> Result<String> {
 /// # Safety
 /// `p` is NULL or valid for a write of `V`.
 pub(crate) unsafe fn check_out<V>(p: *mut V, name: &str) -> Result<()> {
-    if p.is_null() { Err(Error::param(format!("{name} is NULL"))) } else { Ok(()) }
+    if p.is_null() {
+        Err(Error::param(format!("{name} is NULL")))
+    } else {
+        Ok(())
+    }
 }
 
 /// Copies `s` plus a NUL into a caller buffer. `(NULL, 0)` asks for the length only.
@@ -62,7 +68,12 @@ pub(crate) unsafe fn check_out<V>(p: *mut V, name: &str) -> Result<()> {
 ///
 /// # Safety
 /// `buf` is NULL or valid for `cap` bytes; `out_n` is NULL or valid for a write.
-pub(crate) unsafe fn write_str_out(s: &str, buf: *mut c_char, cap: usize, out_n: *mut usize) -> Result<()> {
+pub(crate) unsafe fn write_str_out(
+    s: &str,
+    buf: *mut c_char,
+    cap: usize,
+    out_n: *mut usize,
+) -> Result<()> {
     // SAFETY: per the contract.
     unsafe { check_out(out_n, "out_n")? };
     if buf.is_null() {
@@ -71,7 +82,10 @@ pub(crate) unsafe fn write_str_out(s: &str, buf: *mut c_char, cap: usize, out_n:
         }
     } else {
         if cap < s.len() + 1 {
-            return Err(Error::param(format!("buffer too small: {} bytes needed", s.len() + 1)));
+            return Err(Error::param(format!(
+                "buffer too small: {} bytes needed",
+                s.len() + 1
+            )));
         }
         // SAFETY: `buf` holds at least `s.len() + 1` bytes.
         unsafe {

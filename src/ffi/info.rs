@@ -1,7 +1,7 @@
 //! `ohreq_download_info`: the legacy `DownloadInfo` snapshot, plus diagnostics.
 
-use super::ohreq_str;
 use super::handle::{Castable, take, try_ref};
+use super::ohreq_str;
 use crate::task::{DownloadInfo, TaskRecord};
 use std::ffi::CString;
 
@@ -106,31 +106,51 @@ pub extern "C" fn ohreq_download_info_downloaded_bytes(info: *const ohreq_downlo
 /// `fileName`: the target's file name. Borrowed until the info is freed; "" for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_download_info_file_name(info: *const ohreq_download_info) -> ohreq_str {
-    ffi_value!(ohreq_str::empty(), { with(info, ohreq_str::empty(), |i| ohreq_str::from_cstring(&i.file_name)) })
+    ffi_value!(ohreq_str::empty(), {
+        with(info, ohreq_str::empty(), |i| {
+            ohreq_str::from_cstring(&i.file_name)
+        })
+    })
 }
 
 /// `filePath`: the target's absolute path. Borrowed until the info is freed; "" for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_download_info_file_path(info: *const ohreq_download_info) -> ohreq_str {
-    ffi_value!(ohreq_str::empty(), { with(info, ohreq_str::empty(), |i| ohreq_str::from_cstring(&i.file_path)) })
+    ffi_value!(ohreq_str::empty(), {
+        with(info, ohreq_str::empty(), |i| {
+            ohreq_str::from_cstring(&i.file_path)
+        })
+    })
 }
 
 /// `targetURI`: the download URL. Borrowed until the info is freed; "" for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_download_info_target_uri(info: *const ohreq_download_info) -> ohreq_str {
-    ffi_value!(ohreq_str::empty(), { with(info, ohreq_str::empty(), |i| ohreq_str::from_cstring(&i.target_uri)) })
+    ffi_value!(ohreq_str::empty(), {
+        with(info, ohreq_str::empty(), |i| {
+            ohreq_str::from_cstring(&i.target_uri)
+        })
+    })
 }
 
 /// `downloadTitle`. Borrowed until the info is freed; "" for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_download_info_title(info: *const ohreq_download_info) -> ohreq_str {
-    ffi_value!(ohreq_str::empty(), { with(info, ohreq_str::empty(), |i| ohreq_str::from_cstring(&i.title)) })
+    ffi_value!(ohreq_str::empty(), {
+        with(info, ohreq_str::empty(), |i| {
+            ohreq_str::from_cstring(&i.title)
+        })
+    })
 }
 
 /// `description`. Borrowed until the info is freed; "" for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_download_info_description(info: *const ohreq_download_info) -> ohreq_str {
-    ffi_value!(ohreq_str::empty(), { with(info, ohreq_str::empty(), |i| ohreq_str::from_cstring(&i.description)) })
+    ffi_value!(ohreq_str::empty(), {
+        with(info, ohreq_str::empty(), |i| {
+            ohreq_str::from_cstring(&i.description)
+        })
+    })
 }
 
 /// Diagnostics: the last HTTP status of the task's last run (0 if none); 0 for NULL.
@@ -149,5 +169,9 @@ pub extern "C" fn ohreq_download_info_curl_code(info: *const ohreq_download_info
 /// error text, ...), "" if none. Borrowed until the info is freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_download_info_detail(info: *const ohreq_download_info) -> ohreq_str {
-    ffi_value!(ohreq_str::empty(), { with(info, ohreq_str::empty(), |i| ohreq_str::from_cstring(&i.detail)) })
+    ffi_value!(ohreq_str::empty(), {
+        with(info, ohreq_str::empty(), |i| {
+            ohreq_str::from_cstring(&i.detail)
+        })
+    })
 }

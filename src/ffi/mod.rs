@@ -30,10 +30,16 @@ pub struct ohreq_str {
 
 impl ohreq_str {
     pub(crate) fn from_cstring(s: &std::ffi::CString) -> ohreq_str {
-        ohreq_str { data: s.as_ptr(), len: s.as_bytes().len() }
+        ohreq_str {
+            data: s.as_ptr(),
+            len: s.as_bytes().len(),
+        }
     }
 
     pub(crate) fn empty() -> ohreq_str {
-        ohreq_str { data: c"".as_ptr(), len: 0 }
+        ohreq_str {
+            data: c"".as_ptr(),
+            len: 0,
+        }
     }
 }

@@ -5,7 +5,9 @@
 /// For functions returning `ohreq_code`: the body yields `Result<()>`.
 macro_rules! ffi_code {
     ($body:block) => {{
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> $crate::error::Result<()> { $body }));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || -> $crate::error::Result<()> { $body },
+        ));
         $crate::ffi::error::code_of(r)
     }};
 }

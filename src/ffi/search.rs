@@ -62,9 +62,15 @@ pub unsafe extern "C" fn ohreq_filter_set_after(filter: *mut ohreq_filter, ms: u
 /// Only tasks in this OHREQ_STATE_* state. Returns 0 or 401 (not a state value).
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_filter_set_state(filter: *mut ohreq_filter, state: u32) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_filter_set_state(
+    filter: *mut ohreq_filter,
+    state: u32,
+) -> ohreq_code {
     ffi_code!({
-        let s = u8::try_from(state).ok().and_then(State::from_u8).ok_or_else(|| Error::param(format!("state {state} is not an OHREQ_STATE_* value")))?;
+        let s = u8::try_from(state)
+            .ok()
+            .and_then(State::from_u8)
+            .ok_or_else(|| Error::param(format!("state {state} is not an OHREQ_STATE_* value")))?;
         // SAFETY: caller contract.
         unsafe { with(filter, |f| Ok(f.state = Some(s))) }
     })
@@ -73,9 +79,17 @@ pub unsafe extern "C" fn ohreq_filter_set_state(filter: *mut ohreq_filter, state
 /// Only downloads (OHREQ_ACTION_DOWNLOAD) or uploads. Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_filter_set_action(filter: *mut ohreq_filter, action: u32) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_filter_set_action(
+    filter: *mut ohreq_filter,
+    action: u32,
+) -> ohreq_code {
     ffi_code!({
-        let a = u8::try_from(action).ok().and_then(Action::from_u8).ok_or_else(|| Error::param(format!("action {action} is not an OHREQ_ACTION_* value")))?;
+        let a = u8::try_from(action)
+            .ok()
+            .and_then(Action::from_u8)
+            .ok_or_else(|| {
+                Error::param(format!("action {action} is not an OHREQ_ACTION_* value"))
+            })?;
         // SAFETY: caller contract.
         unsafe { with(filter, |f| Ok(f.action = Some(a))) }
     })
@@ -89,7 +103,11 @@ pub unsafe extern "C" fn ohreq_filter_set_mode(filter: *mut ohreq_filter, mode: 
         let m = match mode {
             0 => Mode::Background,
             1 => Mode::Foreground,
-            _ => return Err(Error::param(format!("mode {mode} is not an OHREQ_MODE_* value"))),
+            _ => {
+                return Err(Error::param(format!(
+                    "mode {mode} is not an OHREQ_MODE_* value"
+                )));
+            }
         };
         // SAFETY: caller contract.
         unsafe { with(filter, |f| Ok(f.mode = Some(m))) }
@@ -118,13 +136,19 @@ pub unsafe extern "C" fn ohreq_search(
             return Err(Error::param("ids is NULL but cap is not 0"));
         }
         let default = FilterData::default();
-        let f = if filter.is_null() { &default } else { unsafe { try_ref(filter, "filter")? } };
+        let f = if filter.is_null() {
+            &default
+        } else {
+            unsafe { try_ref(filter, "filter")? }
+        };
         let before = f.before.unwrap_or_else(now_ms);
         let after = f.after.unwrap_or(before.saturating_sub(24 * 3600 * 1000));
         if before < after {
             return Err(Error::param("filter.before is earlier than filter.after"));
         }
-        let found = c.inner.search(&c.client, after, before, f.state, f.action, f.mode);
+        let found = c
+            .inner
+            .search(&c.client, after, before, f.state, f.action, f.mode);
         for (i, id) in found.iter().take(cap).enumerate() {
             // SAFETY: `ids` holds `cap` elements.
             unsafe { *ids.add(i) = *id };

@@ -113,7 +113,11 @@ pub unsafe extern "C" fn ohreq_service_options_set_dispatch_mode(
         o.dispatch = match mode {
             0 => DispatchMode::Thread,
             1 => DispatchMode::Poll,
-            _ => return Err(Error::param(format!("dispatch mode {mode} is not OHREQ_DISPATCH_THREAD or OHREQ_DISPATCH_POLL"))),
+            _ => {
+                return Err(Error::param(format!(
+                    "dispatch mode {mode} is not OHREQ_DISPATCH_THREAD or OHREQ_DISPATCH_POLL"
+                )));
+            }
         };
         Ok(())
     })
@@ -122,7 +126,10 @@ pub unsafe extern "C" fn ohreq_service_options_set_dispatch_mode(
 /// Caps concurrently running transfers (1..=1024). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_service_options_set_max_running(opts: *mut ohreq_service_options, n: u32) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_service_options_set_max_running(
+    opts: *mut ohreq_service_options,
+    n: u32,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let o = unsafe { try_mut(opts, "opts")? };
@@ -164,7 +171,9 @@ pub unsafe extern "C" fn ohreq_service_options_set_ca_bundle(
         let o = unsafe { try_mut(opts, "opts")? };
         let p = unsafe { try_str(path, "path")? };
         if !std::path::Path::new(&p).is_file() {
-            return Err(Error::param(format!("CA bundle {p} is not a readable file")));
+            return Err(Error::param(format!(
+                "CA bundle {p} is not a readable file"
+            )));
         }
         o.ca_bundle = Some(p.into());
         Ok(())
@@ -189,10 +198,17 @@ pub unsafe extern "C" fn ohreq_service_options_set_log(
         let o = unsafe { try_mut(opts, "opts")? };
         let cb: LogFn = cb.ok_or_else(|| Error::param("cb is NULL"))?;
         if !(1..=5).contains(&max_level) {
-            return Err(Error::param(format!("log level {max_level} is outside 1..=5")));
+            return Err(Error::param(format!(
+                "log level {max_level} is outside 1..=5"
+            )));
         }
         let free: Option<FreeFn> = userdata_free;
-        o.log = Some(Arc::new(LogSink { cb, userdata, free, max_level }));
+        o.log = Some(Arc::new(LogSink {
+            cb,
+            userdata,
+            free,
+            max_level,
+        }));
         Ok(())
     })
 }
@@ -214,7 +230,10 @@ pub unsafe extern "C" fn ohreq_service_new(
         // SAFETY: caller contract.
         let o = unsafe { try_ref(opts, "opts")? };
         unsafe { check_out(service_out, "service_out")? };
-        let dir = o.data_dir.clone().ok_or_else(|| Error::param("options have no data dir"))?;
+        let dir = o
+            .data_dir
+            .clone()
+            .ok_or_else(|| Error::param("options have no data dir"))?;
         let mut so = ServiceOptions::new(dir);
         so.dispatch = o.dispatch;
         so.max_running = o.max_running;
@@ -249,7 +268,9 @@ pub unsafe extern "C" fn ohreq_service_new(
 pub unsafe extern "C" fn ohreq_service_free(service: *mut ohreq_service) {
     ffi_value!((), {
         // SAFETY: NULL or from `ohreq_service_new`, not used again.
-        let Some(data) = (unsafe { take(service) }) else { return };
+        let Some(data) = (unsafe { take(service) }) else {
+            return;
+        };
         let finish = move || {
             let key = data.log_key;
             drop(data);
@@ -279,8 +300,18 @@ pub unsafe extern "C" fn ohreq_service_set_network(
     ffi_code!({
         // SAFETY: caller contract.
         let s = unsafe { try_ref(service, "service")? };
-        let kind = NetKind::from_u32(r#type).ok_or_else(|| Error::param(format!("network type {} is not an OHREQ_NET_* value", r#type)))?;
-        s.svc.inner.set_network(NetworkState { online, kind, metered, roaming });
+        let kind = NetKind::from_u32(r#type).ok_or_else(|| {
+            Error::param(format!(
+                "network type {} is not an OHREQ_NET_* value",
+                r#type
+            ))
+        })?;
+        s.svc.inner.set_network(NetworkState {
+            online,
+            kind,
+            metered,
+            roaming,
+        });
         Ok(())
     })
 }
@@ -305,7 +336,10 @@ pub unsafe extern "C" fn ohreq_service_event_fd(service: *const ohreq_service) -
 /// from inside a callback (nested dispatch is refused).
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_service_dispatch(service: *mut ohreq_service, delivered_out: *mut usize) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_service_dispatch(
+    service: *mut ohreq_service,
+    delivered_out: *mut usize,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let s = unsafe { try_ref(service, "service")? };
@@ -313,7 +347,10 @@ pub unsafe extern "C" fn ohreq_service_dispatch(service: *mut ohreq_service, del
             return Err(Error::param("the service is not in poll mode"));
         }
         if crate::events::in_callback() {
-            return Err(Error::new(Code::Others, "ohreq_service_dispatch called from inside a callback"));
+            return Err(Error::new(
+                Code::Others,
+                "ohreq_service_dispatch called from inside a callback",
+            ));
         }
         let n = s.svc.inner.hub.dispatch_pending();
         if !delivered_out.is_null() {
@@ -323,4 +360,3 @@ pub unsafe extern "C" fn ohreq_service_dispatch(service: *mut ohreq_service, del
         Ok(())
     })
 }
-

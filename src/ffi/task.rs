@@ -47,7 +47,8 @@ impl Drop for TaskData {
 /// `ohreq_event_*` getters). Runs on the service's dispatcher thread, or inside
 /// `ohreq_service_dispatch` in poll mode; never concurrently for one service, never under a
 /// library lock. It may call back into the library (even `ohreq_task_off` / `_free`).
-pub type ohreq_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, ev: *const ohreq_event)>;
+pub type ohreq_event_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, ev: *const ohreq_event)>;
 
 struct CListener {
     cb: unsafe extern "C" fn(*mut c_void, *const ohreq_event),
@@ -90,7 +91,12 @@ unsafe fn task_ref<'a>(task: *const ohreq_task) -> Result<&'a TaskData> {
     Ok(t)
 }
 
-fn new_handle(inner: &Arc<Inner>, client: &Arc<Client>, id: TaskId, version: Version) -> *mut ohreq_task {
+fn new_handle(
+    inner: &Arc<Inner>,
+    client: &Arc<Client>,
+    id: TaskId,
+    version: Version,
+) -> *mut ohreq_task {
     into_raw::<ohreq_task>(TaskData {
         magic: TASK_MAGIC,
         inner: inner.clone(),
@@ -134,7 +140,11 @@ pub unsafe extern "C" fn ohreq_download(
 /// or 13400003.
 #[must_use]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ohreq_task_open(client: *mut ohreq_client, id: u32, task_out: *mut *mut ohreq_task) -> ohreq_code {
+pub unsafe extern "C" fn ohreq_task_open(
+    client: *mut ohreq_client,
+    id: u32,
+    task_out: *mut *mut ohreq_task,
+) -> ohreq_code {
     ffi_code!({
         // SAFETY: caller contract.
         let c = unsafe { try_ref(client, "client")? };
@@ -174,20 +184,29 @@ pub unsafe extern "C" fn ohreq_task_on(
         let cb = cb.ok_or_else(|| Error::param("cb is NULL"))?;
         let k = event_kind(t, kind)?;
         let key = (cb as usize, userdata as usize);
-        t.inner.hub.on(t.id, t.handle, k, key, || Box::new(CListener { cb, userdata, free: userdata_free }));
+        t.inner.hub.on(t.id, t.handle, k, key, || {
+            Box::new(CListener {
+                cb,
+                userdata,
+                free: userdata_free,
+            })
+        });
         Ok(())
     })
 }
 
 fn event_kind(t: &TaskData, kind: u32) -> Result<EventKind> {
-    let k = EventKind::from_u32(kind).ok_or_else(|| Error::param(format!("event kind {kind} is unknown")))?;
+    let k = EventKind::from_u32(kind)
+        .ok_or_else(|| Error::param(format!("event kind {kind} is unknown")))?;
     let legacy = t.version == Version::Api9;
     let ok = match k {
         EventKind::Pause | EventKind::Remove | EventKind::Progress => true,
         _ => k.is_legacy() == legacy,
     };
     if !ok {
-        return Err(Error::param(format!("event kind {kind} is not emitted by this task")));
+        return Err(Error::param(format!(
+            "event kind {kind} is not emitted by this task"
+        )));
     }
     Ok(k)
 }
@@ -234,7 +253,10 @@ fn legacy_only(t: &TaskData, op: &str) -> Result<()> {
     if t.version == Version::Api9 {
         Ok(())
     } else {
-        Err(Error::new(Code::TaskState, format!("{op} is a legacy API call; this is an API 10 task")))
+        Err(Error::new(
+            Code::TaskState,
+            format!("{op} is a legacy API call; this is an API 10 task"),
+        ))
     }
 }
 
@@ -286,7 +308,10 @@ fn need_internet(c: &Client) -> Result<()> {
     if c.has(crate::service::PERMISSION_INTERNET) {
         Ok(())
     } else {
-        Err(Error::new(Code::Permission, "ohos.permission.INTERNET is required"))
+        Err(Error::new(
+            Code::Permission,
+            "ohos.permission.INTERNET is required",
+        ))
     }
 }
 

@@ -22,16 +22,26 @@ const INTERNAL_CACHE: &str = "internal://cache/";
 impl Sandbox {
     /// Builds a sandbox from existing directories; each is canonicalized so that symlinked
     /// roots still compare correctly.
-    pub fn new(cache_dir: &Path, files_dir: Option<&Path>, base_dirs: &[PathBuf]) -> Result<Sandbox> {
+    pub fn new(
+        cache_dir: &Path,
+        files_dir: Option<&Path>,
+        base_dirs: &[PathBuf],
+    ) -> Result<Sandbox> {
         let canon = |what: &str, p: &Path| -> Result<PathBuf> {
             if !p.is_absolute() {
-                return Err(Error::param(format!("{what} must be an absolute path: {}", p.display())));
+                return Err(Error::param(format!(
+                    "{what} must be an absolute path: {}",
+                    p.display()
+                )));
             }
             let c = p
                 .canonicalize()
                 .map_err(|e| Error::param(format!("{what} {} is not usable: {e}", p.display())))?;
             if !c.is_dir() {
-                return Err(Error::param(format!("{what} {} is not a directory", p.display())));
+                return Err(Error::param(format!(
+                    "{what} {} is not a directory",
+                    p.display()
+                )));
             }
             Ok(c)
         };
@@ -42,7 +52,11 @@ impl Sandbox {
         for b in base_dirs {
             roots.push(canon("base dir", b)?);
         }
-        Ok(Sandbox { cache_dir, files_dir, roots })
+        Ok(Sandbox {
+            cache_dir,
+            files_dir,
+            roots,
+        })
     }
 
     pub fn cache_dir(&self) -> &Path {
@@ -96,8 +110,17 @@ impl Sandbox {
     /// Fails with 401 unless `path` (absolute, normalized) lies inside a root, both lexically
     /// and after resolving the symlinks of its deepest existing ancestor.
     pub fn check_inside(&self, path: &Path) -> Result<()> {
-        let outside = || Error::param(format!("path {} is outside the app's sandbox", path.display()));
-        if !self.roots.iter().any(|r| path.starts_with(r) && path != r.as_path()) {
+        let outside = || {
+            Error::param(format!(
+                "path {} is outside the app's sandbox",
+                path.display()
+            ))
+        };
+        if !self
+            .roots
+            .iter()
+            .any(|r| path.starts_with(r) && path != r.as_path())
+        {
             return Err(outside());
         }
         // A symlinked directory inside a root must not lead out of it.
@@ -129,7 +152,9 @@ pub fn normalize_absolute(raw: &str) -> Result<PathBuf> {
                 }
             }
             Component::Normal(n) => out.push(n),
-            Component::Prefix(_) => return Err(Error::param(format!("path {raw} is not supported"))),
+            Component::Prefix(_) => {
+                return Err(Error::param(format!("path {raw} is not supported")));
+            }
         }
     }
     Ok(out)
@@ -166,7 +191,11 @@ mod tests {
     use super::*;
 
     fn sandbox() -> (Sandbox, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("ohreq-sbx-{}-{}", std::process::id(), rand_suffix()));
+        let dir = std::env::temp_dir().join(format!(
+            "ohreq-sbx-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(dir.join("cache")).unwrap();
         std::fs::create_dir_all(dir.join("files")).unwrap();
         let s = Sandbox::new(&dir.join("cache"), Some(&dir.join("files")), &[]).unwrap();
@@ -182,10 +211,17 @@ mod tests {
     #[test]
     fn default_target_is_cache_dir_plus_url_name() {
         let (s, d) = sandbox();
-        let p = s.resolve_legacy_download(None, "http://h/a/b.bin?x=1").unwrap();
+        let p = s
+            .resolve_legacy_download(None, "http://h/a/b.bin?x=1")
+            .unwrap();
         assert_eq!(p, d.join("cache/b.bin"));
-        assert_eq!(s.resolve_legacy_download(Some(""), "http://h/x").unwrap(), d.join("cache/x"));
-        let e = s.resolve_legacy_download(None, "http://h/dir/").unwrap_err();
+        assert_eq!(
+            s.resolve_legacy_download(Some(""), "http://h/x").unwrap(),
+            d.join("cache/x")
+        );
+        let e = s
+            .resolve_legacy_download(None, "http://h/dir/")
+            .unwrap_err();
         assert_eq!(e.code, crate::error::Code::Param);
     }
 
@@ -193,9 +229,13 @@ mod tests {
     fn relative_and_internal_paths_land_in_cache() {
         let (s, d) = sandbox();
         let u = "https://h/f.txt";
-        assert_eq!(s.resolve_legacy_download(Some("test.txt"), u).unwrap(), d.join("cache/test.txt"));
         assert_eq!(
-            s.resolve_legacy_download(Some("workspace/test.txt"), u).unwrap(),
+            s.resolve_legacy_download(Some("test.txt"), u).unwrap(),
+            d.join("cache/test.txt")
+        );
+        assert_eq!(
+            s.resolve_legacy_download(Some("workspace/test.txt"), u)
+                .unwrap(),
             d.join("cache/workspace/test.txt")
         );
         assert_eq!(
@@ -203,7 +243,8 @@ mod tests {
             d.join("cache/workspace/f.txt")
         );
         assert_eq!(
-            s.resolve_legacy_download(Some("internal://cache/a/b.txt"), u).unwrap(),
+            s.resolve_legacy_download(Some("internal://cache/a/b.txt"), u)
+                .unwrap(),
             d.join("cache/a/b.txt")
         );
         assert_eq!(
@@ -216,14 +257,26 @@ mod tests {
     fn escapes_are_refused() {
         let (s, d) = sandbox();
         let u = "https://h/f.txt";
-        for bad in ["../x", "a/../../x", "internal://cache/../x", "/etc/passwd", "/../x"] {
+        for bad in [
+            "../x",
+            "a/../../x",
+            "internal://cache/../x",
+            "/etc/passwd",
+            "/../x",
+        ] {
             let e = s.resolve_legacy_download(Some(bad), u).unwrap_err();
             assert_eq!(e.code, crate::error::Code::Param, "{bad}");
         }
         let inside = format!("{}/files/./sub//x.bin", d.display());
-        assert_eq!(s.resolve_legacy_download(Some(&inside), u).unwrap(), d.join("files/sub/x.bin"));
+        assert_eq!(
+            s.resolve_legacy_download(Some(&inside), u).unwrap(),
+            d.join("files/sub/x.bin")
+        );
         let up = format!("{}/files/../cache/x", d.display());
-        assert_eq!(s.resolve_legacy_download(Some(&up), u).unwrap(), d.join("cache/x"));
+        assert_eq!(
+            s.resolve_legacy_download(Some(&up), u).unwrap(),
+            d.join("cache/x")
+        );
         // The root itself is not a file target.
         let root = format!("{}/cache", d.display());
         assert!(s.resolve_legacy_download(Some(&root), u).is_err());
@@ -233,13 +286,18 @@ mod tests {
     fn symlink_out_of_the_sandbox_is_refused() {
         let (s, d) = sandbox();
         std::os::unix::fs::symlink("/tmp", d.join("cache/out")).unwrap();
-        let e = s.resolve_legacy_download(Some("out/x.bin"), "https://h/f").unwrap_err();
+        let e = s
+            .resolve_legacy_download(Some("out/x.bin"), "https://h/f")
+            .unwrap_err();
         assert_eq!(e.code, crate::error::Code::Param);
     }
 
     #[test]
     fn normalize_absolute_rules() {
-        assert_eq!(normalize_absolute("/a/./b//c/../d").unwrap(), PathBuf::from("/a/b/d"));
+        assert_eq!(
+            normalize_absolute("/a/./b//c/../d").unwrap(),
+            PathBuf::from("/a/b/d")
+        );
         assert!(normalize_absolute("/a/../../b").is_err());
     }
 }

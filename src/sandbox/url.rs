@@ -68,7 +68,9 @@ pub fn check_url(url: &str, policy: &CleartextPolicy) -> Result<()> {
         return Err(Error::param("url has nothing after the scheme"));
     }
     if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(Error::param("url contains whitespace or control characters"));
+        return Err(Error::param(
+            "url contains whitespace or control characters",
+        ));
     }
     let host = url_host(url);
     if host.is_empty() {
@@ -98,7 +100,10 @@ mod tests {
     use super::*;
 
     fn open() -> CleartextPolicy {
-        CleartextPolicy { base_permitted: true, domains: vec![] }
+        CleartextPolicy {
+            base_permitted: true,
+            domains: vec![],
+        }
     }
 
     #[test]
@@ -107,7 +112,10 @@ mod tests {
         let ok = format!("{base}{}", "a".repeat(URL_MAX_BYTES - base.len()));
         assert!(check_url(&ok, &open()).is_ok());
         let bad = format!("{ok}a");
-        assert_eq!(check_url(&bad, &open()).unwrap_err().code, crate::error::Code::Param);
+        assert_eq!(
+            check_url(&bad, &open()).unwrap_err().code,
+            crate::error::Code::Param
+        );
     }
 
     #[test]
@@ -115,7 +123,16 @@ mod tests {
         assert!(check_url("https://x", &CleartextPolicy::default()).is_ok());
         assert!(check_url("http://x", &CleartextPolicy::default()).is_err());
         assert!(check_url("http://x", &open()).is_ok());
-        for bad in ["ftp://x", "https://", "http://", "HTTPS://x", "x", "", "https://a b", "https://a\r\nb"] {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "http://",
+            "HTTPS://x",
+            "x",
+            "",
+            "https://a b",
+            "https://a\r\nb",
+        ] {
             assert!(check_url(bad, &open()).is_err(), "{bad:?}");
         }
     }
@@ -125,8 +142,16 @@ mod tests {
         let p = CleartextPolicy {
             base_permitted: false,
             domains: vec![
-                DomainRule { domain: "example.com".into(), permitted: true, include_subdomains: true },
-                DomainRule { domain: "secure.example.com".into(), permitted: false, include_subdomains: false },
+                DomainRule {
+                    domain: "example.com".into(),
+                    permitted: true,
+                    include_subdomains: true,
+                },
+                DomainRule {
+                    domain: "secure.example.com".into(),
+                    permitted: false,
+                    include_subdomains: false,
+                },
             ],
         };
         assert!(p.permits("example.com"));

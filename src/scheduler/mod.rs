@@ -42,7 +42,12 @@ pub struct NetworkState {
 impl Default for NetworkState {
     /// Until the embedder says otherwise: online on an unmetered, non-roaming Wi-Fi.
     fn default() -> Self {
-        NetworkState { online: true, kind: NetKind::Wifi, metered: false, roaming: false }
+        NetworkState {
+            online: true,
+            kind: NetKind::Wifi,
+            metered: false,
+            roaming: false,
+        }
     }
 }
 
@@ -58,7 +63,11 @@ pub fn network_allows(cfg: &TaskConfig, net: &NetworkState) -> Result<(), Reason
         Network::Wifi => net.kind == NetKind::Wifi && flags_ok,
         Network::Cellular => matches!(net.kind, NetKind::Wifi | NetKind::Cellular) && flags_ok,
     };
-    if ok { Ok(()) } else { Err(Reason::UnsupportedNetworkType) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Reason::UnsupportedNetworkType)
+    }
 }
 
 /// A waiting task as the scheduler sees it.
@@ -93,20 +102,54 @@ mod tests {
     #[test]
     fn network_table_c4() {
         let wifi = NetworkState::default();
-        let cell = NetworkState { kind: NetKind::Cellular, metered: true, roaming: true, ..wifi };
-        let off = NetworkState { online: false, ..wifi };
-        assert_eq!(network_allows(&cfg(Network::Any, false, false), &off), Err(Reason::NetworkOffline));
-        assert_eq!(network_allows(&cfg(Network::Any, false, false), &cell), Ok(()));
-        assert_eq!(network_allows(&cfg(Network::Wifi, true, true), &cell), Err(Reason::UnsupportedNetworkType));
-        assert_eq!(network_allows(&cfg(Network::Wifi, false, false), &wifi), Ok(()));
-        assert_eq!(network_allows(&cfg(Network::Cellular, false, false), &wifi), Ok(()));
-        assert_eq!(network_allows(&cfg(Network::Cellular, false, false), &cell), Err(Reason::UnsupportedNetworkType));
-        assert_eq!(network_allows(&cfg(Network::Cellular, true, true), &cell), Ok(()));
+        let cell = NetworkState {
+            kind: NetKind::Cellular,
+            metered: true,
+            roaming: true,
+            ..wifi
+        };
+        let off = NetworkState {
+            online: false,
+            ..wifi
+        };
+        assert_eq!(
+            network_allows(&cfg(Network::Any, false, false), &off),
+            Err(Reason::NetworkOffline)
+        );
+        assert_eq!(
+            network_allows(&cfg(Network::Any, false, false), &cell),
+            Ok(())
+        );
+        assert_eq!(
+            network_allows(&cfg(Network::Wifi, true, true), &cell),
+            Err(Reason::UnsupportedNetworkType)
+        );
+        assert_eq!(
+            network_allows(&cfg(Network::Wifi, false, false), &wifi),
+            Ok(())
+        );
+        assert_eq!(
+            network_allows(&cfg(Network::Cellular, false, false), &wifi),
+            Ok(())
+        );
+        assert_eq!(
+            network_allows(&cfg(Network::Cellular, false, false), &cell),
+            Err(Reason::UnsupportedNetworkType)
+        );
+        assert_eq!(
+            network_allows(&cfg(Network::Cellular, true, true), &cell),
+            Ok(())
+        );
     }
 
     #[test]
     fn pick_orders_by_mode_priority_age() {
-        let c = |id, mode, priority, ctime| Candidate { id, mode, priority, ctime };
+        let c = |id, mode, priority, ctime| Candidate {
+            id,
+            mode,
+            priority,
+            ctime,
+        };
         let w = vec![
             c(1, Mode::Background, 0, 1),
             c(2, Mode::Foreground, 5, 2),

@@ -19,9 +19,13 @@ fn current<'a>(reg: &'a mut Registry, t: Ticket) -> Option<&'a mut Entry> {
 
 impl Reporter for Bridge {
     fn response(&self, t: Ticket, head: &ResponseHead) {
-        let Some(inner) = self.inner.upgrade() else { return };
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
         let mut reg = inner.reg.lock();
-        let Some(e) = current(&mut reg, t) else { return };
+        let Some(e) = current(&mut reg, t) else {
+            return;
+        };
         e.rec.http_status = head.status;
         if (200..300).contains(&head.status) {
             e.rec.extras = head.lowercased();
@@ -32,9 +36,13 @@ impl Reporter for Bridge {
     }
 
     fn progress(&self, t: Ticket, bytes: u64, total: Option<u64>) {
-        let Some(inner) = self.inner.upgrade() else { return };
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
         let mut reg = inner.reg.lock();
-        let Some(e) = current(&mut reg, t) else { return };
+        let Some(e) = current(&mut reg, t) else {
+            return;
+        };
         e.rec.progress.processed = bytes;
         e.rec.progress.total_processed = bytes;
         e.rec.progress.sizes[0] = total.map_or(-1, |n| n as i64);
@@ -42,9 +50,13 @@ impl Reporter for Bridge {
     }
 
     fn checkpoint(&self, t: Ticket, file: Arc<File>, bytes: u64, etag: &str, last_modified: &str) {
-        let Some(inner) = self.inner.upgrade() else { return };
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
         let mut reg = inner.reg.lock();
-        let Some(e) = current(&mut reg, t) else { return };
+        let Some(e) = current(&mut reg, t) else {
+            return;
+        };
         e.rec.durable_offset = bytes;
         e.rec.etag = etag.to_owned();
         e.rec.last_modified = last_modified.to_owned();
@@ -52,7 +64,9 @@ impl Reporter for Bridge {
     }
 
     fn retry(&self, t: Ticket, tries: u32) -> bool {
-        let Some(inner) = self.inner.upgrade() else { return false };
+        let Some(inner) = self.inner.upgrade() else {
+            return false;
+        };
         let mut reg = inner.reg.lock();
         let online = reg.net.online;
         match current(&mut reg, t) {
@@ -65,7 +79,9 @@ impl Reporter for Bridge {
     }
 
     fn finished(&self, t: Ticket, outcome: Outcome) {
-        let Some(inner) = self.inner.upgrade() else { return };
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
         {
             let mut reg = inner.reg.lock();
             reg.in_engine = reg.in_engine.saturating_sub(1);
@@ -150,7 +166,9 @@ impl Inner {
     pub(super) fn published(&self, t: Ticket, result: std::io::Result<()>) {
         {
             let mut reg = self.reg.lock();
-            let Some(e) = reg.tasks.get_mut(&t.id) else { return };
+            let Some(e) = reg.tasks.get_mut(&t.id) else {
+                return;
+            };
             if e.run != t.run || e.rec.state == State::Removed {
                 return;
             }
@@ -167,8 +185,13 @@ impl Inner {
                     self.emit(rec, kind, 0);
                 }
                 Err(err) => {
-                    let reason = if crate::engine::is_no_space(&err) { Reason::InsufficientSpace } else { Reason::IoError };
-                    e.rec.detail = format!("cannot publish {}: {err}", e.rec.config.target.display());
+                    let reason = if crate::engine::is_no_space(&err) {
+                        Reason::InsufficientSpace
+                    } else {
+                        Reason::IoError
+                    };
+                    e.rec.detail =
+                        format!("cannot publish {}: {err}", e.rec.config.target.display());
                     self.fail(&mut reg, t.id, reason);
                 }
             }

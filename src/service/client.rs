@@ -33,7 +33,16 @@ impl Client {
         cleartext: CleartextPolicy,
         ca_file: Option<PathBuf>,
     ) -> Client {
-        Client { uid, bundle, system_app, permissions, sandbox, cleartext, ca_file, foreground: AtomicBool::new(true) }
+        Client {
+            uid,
+            bundle,
+            system_app,
+            permissions,
+            sandbox,
+            cleartext,
+            ca_file,
+            foreground: AtomicBool::new(true),
+        }
     }
 
     pub fn has(&self, permission: &str) -> bool {

@@ -21,7 +21,13 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let (f, t) = (c(from)?, c(to)?);
     // SAFETY: two valid NUL-terminated paths; AT_FDCWD for both.
     let rc = unsafe {
-        libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE)
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
     };
     if rc == 0 {
         return Ok(());
@@ -31,7 +37,10 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         // Filesystems without RENAME_NOREPLACE: check, then rename.
         Some(libc::EINVAL) | Some(libc::ENOSYS) => {
             if to.symlink_metadata().is_ok() {
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "target appeared during the download"));
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "target appeared during the download",
+                ));
             }
             std::fs::rename(from, to)
         }

@@ -5,8 +5,8 @@ use super::{Client, Inner, PERMISSION_INTERNET};
 use crate::config::{DownloadConfigBuilder, validate_legacy_download};
 use crate::error::{Code, Error, Result};
 use crate::task::{
-    DownloadInfo, Progress, Reason, State, TaskId, TaskRecord, legacy_fail_code, legacy_paused_reason,
-    legacy_status, now_ms, part_path_of,
+    DownloadInfo, Progress, Reason, State, TaskId, TaskRecord, legacy_fail_code,
+    legacy_paused_reason, legacy_status, now_ms, part_path_of,
 };
 use std::fs::OpenOptions;
 
@@ -15,29 +15,54 @@ impl Inner {
     /// it exists or another live task owns it; 13400001 if it cannot be created), INTERNET
     /// (201) and the app's task limit (21900004), then creates the task and starts it.
     /// Nothing on disk changes unless the task is created.
-    pub fn create_legacy_download(&self, client: &Client, b: &DownloadConfigBuilder) -> Result<TaskId> {
+    pub fn create_legacy_download(
+        &self,
+        client: &Client,
+        b: &DownloadConfigBuilder,
+    ) -> Result<TaskId> {
         self.check_open()?;
         let mut cfg = validate_legacy_download(b, &client.cleartext, &client.sandbox)?;
         let target = cfg.target.clone();
         match target.symlink_metadata() {
             Ok(m) if m.is_dir() => {
-                return Err(Error::new(Code::FileIo, format!("target {} is a directory", target.display())));
+                return Err(Error::new(
+                    Code::FileIo,
+                    format!("target {} is a directory", target.display()),
+                ));
             }
             Ok(_) => {
-                return Err(Error::new(Code::FilePath, format!("file {} already exists", target.display())));
+                return Err(Error::new(
+                    Code::FilePath,
+                    format!("file {} already exists", target.display()),
+                ));
             }
             Err(_) => {}
         }
         if !client.has(PERMISSION_INTERNET) {
-            return Err(Error::new(Code::Permission, format!("{PERMISSION_INTERNET} is required")));
+            return Err(Error::new(
+                Code::Permission,
+                format!("{PERMISSION_INTERNET} is required"),
+            ));
         }
-        cfg.ca_file = client.ca_file.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        cfg.ca_file = client
+            .ca_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let id = {
             let mut reg = self.reg.lock();
-            if let Some(other) = reg.tasks.values().find(|e| !e.rec.state.is_final() && e.rec.config.target == target) {
+            if let Some(other) = reg
+                .tasks
+                .values()
+                .find(|e| !e.rec.state.is_final() && e.rec.config.target == target)
+            {
                 return Err(Error::new(
                     Code::FilePath,
-                    format!("file {} is already being downloaded by task {}", target.display(), other.rec.id),
+                    format!(
+                        "file {} is already being downloaded by task {}",
+                        target.display(),
+                        other.rec.id
+                    ),
                 ));
             }
             let id = Self::new_task_id(&reg);
@@ -73,7 +98,10 @@ impl Inner {
 
     pub fn legacy_mime_type(&self, client: &Client, id: TaskId) -> Result<String> {
         if !client.has(PERMISSION_INTERNET) {
-            return Err(Error::new(Code::Permission, format!("{PERMISSION_INTERNET} is required")));
+            return Err(Error::new(
+                Code::Permission,
+                format!("{PERMISSION_INTERNET} is required"),
+            ));
         }
         Ok(self.record(client, id)?.mime_type)
     }
@@ -82,7 +110,12 @@ impl Inner {
 /// Creates the target's directories and an empty part file: proves the target can be
 /// written before the task exists (13400001 otherwise).
 fn prepare_part(target: &std::path::Path) -> Result<()> {
-    let io = |what: &str, e: std::io::Error| Error::new(Code::FileIo, format!("cannot {what} for {}: {e}", target.display()));
+    let io = |what: &str, e: std::io::Error| {
+        Error::new(
+            Code::FileIo,
+            format!("cannot {what} for {}: {e}", target.display()),
+        )
+    };
     if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io("create the directory", e))?;
     }
@@ -100,8 +133,15 @@ pub fn legacy_info(rec: &TaskRecord) -> DownloadInfo {
     let target = &rec.config.target;
     DownloadInfo {
         download_id: rec.id,
-        failed_reason: if rec.state == State::Failed { legacy_fail_code(rec.reason) } else { -1 },
-        file_name: target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        failed_reason: if rec.state == State::Failed {
+            legacy_fail_code(rec.reason)
+        } else {
+            -1
+        },
+        file_name: target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         file_path: target.to_string_lossy().into_owned(),
         paused_reason: legacy_paused_reason(rec.state, rec.reason),
         status: legacy_status(rec.state),

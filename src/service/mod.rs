@@ -8,7 +8,8 @@ mod legacy;
 mod restore;
 
 pub use client::{
-    Client, PERMISSION_DOWNLOAD_SESSION_MANAGER, PERMISSION_INTERNET, PERMISSION_UPLOAD_SESSION_MANAGER,
+    Client, PERMISSION_DOWNLOAD_SESSION_MANAGER, PERMISSION_INTERNET,
+    PERMISSION_UPLOAD_SESSION_MANAGER,
 };
 pub use legacy::legacy_info;
 
@@ -92,10 +93,9 @@ impl Service {
     /// dispatcher thread in thread mode), and re-queues unfinished transfers.
     pub fn new(opts: ServiceOptions) -> Result<Service> {
         let (owner, tasks) = StoreOwner::open(&opts.data_dir)?;
-        let hub = Arc::new(
-            EventHub::new(opts.dispatch)
-                .map_err(|e| Error::new(Code::Service, format!("cannot create the event queue: {e}")))?,
-        );
+        let hub = Arc::new(EventHub::new(opts.dispatch).map_err(|e| {
+            Error::new(Code::Service, format!("cannot create the event queue: {e}"))
+        })?);
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             reg: Mutex::new(Registry {
@@ -114,16 +114,24 @@ impl Service {
             next_handle: AtomicU64::new(1),
             opts,
         });
-        let bridge = Arc::new(bridge::Bridge { inner: Arc::downgrade(&inner) });
-        let engine = Engine::start(bridge)
-            .map_err(|e| Error::new(Code::Service, format!("cannot start the engine thread: {e}")))?;
+        let bridge = Arc::new(bridge::Bridge {
+            inner: Arc::downgrade(&inner),
+        });
+        let engine = Engine::start(bridge).map_err(|e| {
+            Error::new(
+                Code::Service,
+                format!("cannot start the engine thread: {e}"),
+            )
+        })?;
         *inner.engine.lock() = Some(engine);
         if inner.opts.dispatch == DispatchMode::Thread {
             let h = hub.clone();
             let t = std::thread::Builder::new()
                 .name("ohreq-events".into())
                 .spawn(move || h.run_dispatcher())
-                .map_err(|e| Error::new(Code::Service, format!("cannot start the dispatcher: {e}")))?;
+                .map_err(|e| {
+                    Error::new(Code::Service, format!("cannot start the dispatcher: {e}"))
+                })?;
             *inner.dispatcher.lock() = Some(t);
         }
         inner.restore(tasks);
@@ -189,7 +197,9 @@ impl Inner {
             for id in ids {
                 let reason = {
                     let e = reg.tasks.get(&id).expect("listed above");
-                    scheduler::network_allows(&e.rec.config, &net).err().unwrap_or(Reason::NetworkOffline)
+                    scheduler::network_allows(&e.rec.config, &net)
+                        .err()
+                        .unwrap_or(Reason::NetworkOffline)
                 };
                 self.set_state(&mut reg, id, State::Waiting, reason);
                 self.engine_cancel(id);
@@ -202,8 +212,15 @@ impl Inner {
     /// permission). Others' tasks are "not found" (21900006), as in the reference.
     fn owned<'a>(reg: &'a mut Registry, client: &Client, id: TaskId) -> Result<&'a mut Entry> {
         match reg.tasks.get_mut(&id) {
-            Some(e) if e.rec.uid == client.uid || client.has(PERMISSION_DOWNLOAD_SESSION_MANAGER) => Ok(e),
-            _ => Err(Error::new(Code::TaskNotFound, format!("task {id} not found"))),
+            Some(e)
+                if e.rec.uid == client.uid || client.has(PERMISSION_DOWNLOAD_SESSION_MANAGER) =>
+            {
+                Ok(e)
+            }
+            _ => Err(Error::new(
+                Code::TaskNotFound,
+                format!("task {id} not found"),
+            )),
         }
     }
 
@@ -246,7 +263,10 @@ impl Inner {
             Mode::Foreground => (fg, MAX_FOREGROUND_TASKS),
         };
         if count >= limit {
-            return Err(Error::new(Code::TaskQueueFull, format!("app {} already has {limit} live tasks", rec.uid)));
+            return Err(Error::new(
+                Code::TaskQueueFull,
+                format!("app {} already has {limit} live tasks", rec.uid),
+            ));
         }
         Ok(())
     }
@@ -255,7 +275,11 @@ impl Inner {
     fn insert(&self, reg: &mut Registry, rec: TaskRecord) -> Result<()> {
         self.check_live_limit(reg, &rec)?;
         let (bg, fg) = reg.live.entry(rec.uid).or_default();
-        if rec.config.mode == Mode::Background { *bg += 1 } else { *fg += 1 }
+        if rec.config.mode == Mode::Background {
+            *bg += 1
+        } else {
+            *fg += 1
+        }
         self.store.save(&rec);
         reg.tasks.insert(rec.id, Entry { rec, run: 0 });
         Ok(())
@@ -276,7 +300,9 @@ impl Inner {
     /// Changes a task's state and reason, stamps mtime, saves, and releases its live-task
     /// count when the task leaves the live set.
     fn set_state(&self, reg: &mut Registry, id: TaskId, state: State, reason: Reason) {
-        let Some(e) = reg.tasks.get_mut(&id) else { return };
+        let Some(e) = reg.tasks.get_mut(&id) else {
+            return;
+        };
         let was_live = !e.rec.state.is_final();
         e.rec.state = state;
         e.rec.progress.state = state;
@@ -293,7 +319,13 @@ impl Inner {
     }
 
     fn emit(&self, rec: &TaskRecord, kind: EventKind, code: i32) {
-        self.hub.push(Event { kind, task_id: rec.id, progress: rec.progress.clone(), code, response: None });
+        self.hub.push(Event {
+            kind,
+            task_id: rec.id,
+            progress: rec.progress.clone(),
+            code,
+            response: None,
+        });
     }
 
     fn engine_cancel(&self, id: TaskId) {
@@ -322,7 +354,11 @@ impl Inner {
             let (uid, mode) = (e.rec.uid, e.rec.config.mode);
             if was_final {
                 let (bg, fg) = reg.live.entry(uid).or_default();
-                if mode == Mode::Background { *bg += 1 } else { *fg += 1 }
+                if mode == Mode::Background {
+                    *bg += 1
+                } else {
+                    *fg += 1
+                }
             }
             self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
         }
@@ -375,7 +411,10 @@ impl Inner {
         let mut reg = self.reg.lock();
         let e = Self::owned(&mut reg, client, id)?;
         if e.rec.state == State::Removed {
-            return Err(Error::new(Code::TaskNotFound, format!("task {id} is already removed")));
+            return Err(Error::new(
+                Code::TaskNotFound,
+                format!("task {id} is already removed"),
+            ));
         }
         let running = matches!(e.rec.state, State::Running | State::Retrying);
         let part = (e.rec.config.action == Action::Download).then(|| e.rec.part_path());
@@ -393,7 +432,10 @@ impl Inner {
         if client.has(PERMISSION_INTERNET) {
             Ok(())
         } else {
-            Err(Error::new(Code::Permission, format!("{PERMISSION_INTERNET} is required")))
+            Err(Error::new(
+                Code::Permission,
+                format!("{PERMISSION_INTERNET} is required"),
+            ))
         }
     }
 
@@ -434,7 +476,9 @@ impl Inner {
     fn launch(&self, reg: &mut Registry, id: TaskId) {
         let run = reg.next_run;
         reg.next_run += 1;
-        let Some(e) = reg.tasks.get_mut(&id) else { return };
+        let Some(e) = reg.tasks.get_mut(&id) else {
+            return;
+        };
         e.run = run;
         let part = e.rec.part_path();
         // Resume from what is both recorded and still on disk.
@@ -461,7 +505,11 @@ impl Inner {
             min_speed: cfg.min_speed,
             min_speed_duration: Duration::from_secs(cfg.min_speed_duration_s),
             max_speed: cfg.max_speed,
-            ca_file: if cfg.ca_file.is_empty() { self.opts.ca_bundle.clone() } else { Some(cfg.ca_file.clone().into()) },
+            ca_file: if cfg.ca_file.is_empty() {
+                self.opts.ca_bundle.clone()
+            } else {
+                Some(cfg.ca_file.clone().into())
+            },
             user_agent: self.opts.user_agent.clone(),
         };
         e.rec.progress.processed = resume_from;
@@ -485,7 +533,10 @@ fn remove_part(p: &std::path::Path) {
 }
 
 fn state_error(op: &str, state: State) -> Error {
-    Error::new(Code::TaskState, format!("cannot {op} a task in state {state:?}"))
+    Error::new(
+        Code::TaskState,
+        format!("cannot {op} a task in state {state:?}"),
+    )
 }
 
 pub(crate) type WeakInner = Weak<Inner>;

@@ -24,7 +24,11 @@ impl Inner {
             }
             if !rec.state.is_final() {
                 let (bg, fg) = reg.live.entry(rec.uid).or_default();
-                if rec.config.mode == Mode::Background { *bg += 1 } else { *fg += 1 }
+                if rec.config.mode == Mode::Background {
+                    *bg += 1
+                } else {
+                    *fg += 1
+                }
             }
             log::info!("restored task {} in state {:?}", rec.id, rec.state);
             reg.tasks.insert(rec.id, Entry { rec, run: 0 });
@@ -36,5 +40,9 @@ fn finished_before_crash(rec: &TaskRecord) -> bool {
     let size = rec.progress.sizes.first().copied().unwrap_or(-1);
     size >= 0
         && !rec.part_path().exists()
-        && rec.config.target.metadata().is_ok_and(|m| m.is_file() && m.len() == size as u64)
+        && rec
+            .config
+            .target
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.len() == size as u64)
 }

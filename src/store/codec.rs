@@ -153,8 +153,16 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     let network: u8 = row.get("network")?;
     let config = TaskConfig {
         action: Action::from_u8(action).ok_or_else(|| bad("action", action.into()))?,
-        version: if version == Version::Api10 as u8 { Version::Api10 } else { Version::Api9 },
-        mode: if mode == Mode::Foreground as u8 { Mode::Foreground } else { Mode::Background },
+        version: if version == Version::Api10 as u8 {
+            Version::Api10
+        } else {
+            Version::Api9
+        },
+        mode: if mode == Mode::Foreground as u8 {
+            Mode::Foreground
+        } else {
+            Mode::Background
+        },
         url: row.get("url")?,
         title: row.get("title")?,
         description: row.get("description")?,
@@ -214,7 +222,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
 
 /// Every stored task, oldest first. Rows that no longer decode are logged and skipped.
 pub fn load_all(c: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
-    let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM tasks ORDER BY ctime, task_id"))?;
+    let mut stmt = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM tasks ORDER BY ctime, task_id"
+    ))?;
     let rows = stmt.query_map([], from_row)?;
     let mut out = Vec::new();
     for r in rows {

@@ -16,10 +16,10 @@ use std::thread::JoinHandle;
 /// Work for the writer thread, run inside a transaction with the others of its batch.
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
-/// Handle to the store; cheap to clone.
+/// Handle to the store; cheap to clone. `None` tells the writer to stop.
 #[derive(Clone)]
 pub struct Store {
-    tx: Sender<Job>,
+    tx: Sender<Option<Job>>,
 }
 
 /// Owns the writer thread and the data-dir lock; dropping it flushes and joins.
@@ -36,28 +36,42 @@ impl StoreOwner {
     /// every task. A data dir already held by a live service gives 13400003.
     pub fn open(data_dir: &Path) -> Result<(StoreOwner, Vec<TaskRecord>)> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::new(Code::Service, format!("cannot create data dir {}: {e}", data_dir.display()))
+            Error::new(
+                Code::Service,
+                format!("cannot create data dir {}: {e}", data_dir.display()),
+            )
         })?;
         let lock = lock_data_dir(data_dir)?;
         let path: PathBuf = data_dir.join("ohreq.db");
-        let conn = Connection::open(&path)
-            .map_err(|e| Error::new(Code::Service, format!("cannot open {}: {e}", path.display())))?;
+        let conn = Connection::open(&path).map_err(|e| {
+            Error::new(
+                Code::Service,
+                format!("cannot open {}: {e}", path.display()),
+            )
+        })?;
         init_schema(&conn).map_err(db_err)?;
         let tasks = codec::load_all(&conn).map_err(db_err)?;
-        let (tx, rx) = unbounded::<Job>();
+        let (tx, rx) = unbounded::<Option<Job>>();
         let thread = std::thread::Builder::new()
             .name("ohreq-store".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| Error::new(Code::Service, format!("cannot start store thread: {e}")))?;
-        Ok((StoreOwner { store: Store { tx }, thread: Some(thread), _lock: lock }, tasks))
+        Ok((
+            StoreOwner {
+                store: Store { tx },
+                thread: Some(thread),
+                _lock: lock,
+            },
+            tasks,
+        ))
     }
 }
 
 impl Drop for StoreOwner {
     fn drop(&mut self) {
-        // Closing the channel ends the writer after it has committed everything queued.
-        let (dead_tx, _) = unbounded();
-        drop(std::mem::replace(&mut self.store.tx, dead_tx));
+        // The writer commits everything queued before the stop message, then ends; later
+        // writes through other `Store` clones are dropped with a warning.
+        let _ = self.store.tx.send(None);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -99,7 +113,7 @@ impl Store {
 
     /// Runs arbitrary work on the writer thread, after everything queued before it.
     pub fn run(&self, job: impl FnOnce(&Connection) + Send + 'static) {
-        if self.tx.send(Box::new(job)).is_err() {
+        if self.tx.send(Some(Box::new(job))).is_err() {
             log::warn!("store: writer already stopped; a write was dropped");
         }
     }
@@ -125,13 +139,21 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| Error::new(Code::Service, format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::new(
+                Code::Service,
+                format!("cannot open {}: {e}", path.display()),
+            )
+        })?;
     // SAFETY: flock on a valid, owned descriptor.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
         return Err(Error::new(
             Code::Service,
-            format!("data dir {} is in use by another live service", dir.display()),
+            format!(
+                "data dir {} is in use by another live service",
+                dir.display()
+            ),
         ));
     }
     Ok(f)
@@ -143,7 +165,11 @@ fn init_schema(c: &Connection) -> rusqlite::Result<()> {
     c.pragma_update(None, "synchronous", "FULL")?;
     c.execute_batch(codec::SCHEMA)?;
     let v: Option<i64> = c
-        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
         .ok();
     match v {
         None => {
@@ -162,12 +188,18 @@ fn init_schema(c: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn writer_loop(conn: Connection, rx: Receiver<Option<Job>>) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(Some(first)) = rx.recv() else { break };
         let mut batch = vec![first];
         while batch.len() < 512 {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(Some(j)) => batch.push(j),
+                Ok(None) => {
+                    stopping = true;
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -208,7 +240,13 @@ mod tests {
             mtime: 2,
             tries: 3,
             mime_type: "text/plain".into(),
-            progress: Progress { state: State::Paused, index: 0, processed: 10, total_processed: 10, sizes: vec![100] },
+            progress: Progress {
+                state: State::Paused,
+                index: 0,
+                processed: 10,
+                total_processed: 10,
+                sizes: vec![100],
+            },
             extras: vec![("etag".into(), "\"x\"".into())],
             etag: "\"x\"".into(),
             last_modified: String::new(),
@@ -225,7 +263,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let (owner, tasks) = StoreOwner::open(&dir).unwrap();
         assert!(tasks.is_empty());
-        assert_eq!(StoreOwner::open(&dir).err().map(|e| e.code), Some(Code::Service));
+        assert_eq!(
+            StoreOwner::open(&dir).err().map(|e| e.code),
+            Some(Code::Service)
+        );
         owner.store.save(&sample(7));
         owner.store.save(&sample(8));
         owner.store.delete(8);

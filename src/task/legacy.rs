@@ -50,7 +50,13 @@ pub fn legacy_fail_code(reason: Reason) -> i32 {
         NetworkOffline | NetworkApp | NetworkAccount | NetworkAppAccount => ERROR_OFFLINE,
         UnsupportedNetworkType => ERROR_UNSUPPORTED_NETWORK_TYPE,
         UnsupportRangeRequest => ERROR_CANNOT_RESUME,
-        ConnectError | RequestError | Dns | Tcp | Ssl | OthersError | LowSpeed
+        ConnectError
+        | RequestError
+        | Dns
+        | Tcp
+        | Ssl
+        | OthersError
+        | LowSpeed
         | ContinuousTaskTimeout => ERROR_HTTP_DATA_ERROR,
         _ => ERROR_UNKNOWN,
     }
@@ -106,12 +112,27 @@ mod tests {
     #[test]
     fn fail_codes_name_the_cause() {
         assert_eq!(legacy_fail_code(Reason::IoError), ERROR_FILE_ERROR);
-        assert_eq!(legacy_fail_code(Reason::InsufficientSpace), ERROR_INSUFFICIENT_SPACE);
-        assert_eq!(legacy_fail_code(Reason::RedirectError), ERROR_TOO_MANY_REDIRECTS);
-        assert_eq!(legacy_fail_code(Reason::ProtocolError), ERROR_UNHANDLED_HTTP_CODE);
+        assert_eq!(
+            legacy_fail_code(Reason::InsufficientSpace),
+            ERROR_INSUFFICIENT_SPACE
+        );
+        assert_eq!(
+            legacy_fail_code(Reason::RedirectError),
+            ERROR_TOO_MANY_REDIRECTS
+        );
+        assert_eq!(
+            legacy_fail_code(Reason::ProtocolError),
+            ERROR_UNHANDLED_HTTP_CODE
+        );
         assert_eq!(legacy_fail_code(Reason::NetworkOffline), ERROR_OFFLINE);
-        assert_eq!(legacy_fail_code(Reason::UnsupportedNetworkType), ERROR_UNSUPPORTED_NETWORK_TYPE);
-        assert_eq!(legacy_fail_code(Reason::UnsupportRangeRequest), ERROR_CANNOT_RESUME);
+        assert_eq!(
+            legacy_fail_code(Reason::UnsupportedNetworkType),
+            ERROR_UNSUPPORTED_NETWORK_TYPE
+        );
+        assert_eq!(
+            legacy_fail_code(Reason::UnsupportRangeRequest),
+            ERROR_CANNOT_RESUME
+        );
         assert_eq!(legacy_fail_code(Reason::Ssl), ERROR_HTTP_DATA_ERROR);
         assert_eq!(legacy_fail_code(Reason::GetFilesizeFailed), ERROR_UNKNOWN);
         assert_eq!(legacy_fail_code(Reason::Ok), ERROR_FILE_ALREADY_EXISTS);
@@ -119,7 +140,10 @@ mod tests {
 
     #[test]
     fn paused_reason_only_for_waiting_or_paused() {
-        assert_eq!(legacy_paused_reason(State::Paused, Reason::UserOperation), PAUSED_BY_USER);
+        assert_eq!(
+            legacy_paused_reason(State::Paused, Reason::UserOperation),
+            PAUSED_BY_USER
+        );
         assert_eq!(
             legacy_paused_reason(State::Waiting, Reason::NetworkOffline),
             PAUSED_WAITING_FOR_NETWORK

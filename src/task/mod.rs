@@ -110,7 +110,10 @@ impl State {
 
     /// The task's run has ended for good; a later `start` may begin a new one.
     pub fn is_final(self) -> bool {
-        matches!(self, State::Completed | State::Failed | State::Removed | State::Stopped)
+        matches!(
+            self,
+            State::Completed | State::Failed | State::Removed | State::Stopped
+        )
     }
 }
 
@@ -183,7 +186,10 @@ pub fn part_path_of(target: &std::path::Path) -> std::path::PathBuf {
 
 /// Milliseconds since the Unix epoch, as TaskInfo's ctime/mtime.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

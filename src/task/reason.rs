@@ -120,7 +120,9 @@ impl Reason {
         match self {
             Ok => "Task successful",
             TaskSurvivalOneMonth => "The task has not been completed for a month yet",
-            WaitingNetworkOneDay => "The task waiting for network recovery has not been completed for a day yet",
+            WaitingNetworkOneDay => {
+                "The task waiting for network recovery has not been completed for a day yet"
+            }
             StoppedNewFrontTask => "Stopped by a new front task",
             RunningTaskMeetLimits => "Too many task in running state",
             UserOperation => "User operation",
@@ -129,7 +131,9 @@ impl Reason {
             UnsupportedNetworkType => "NetWork type not meet the task config",
             BuildClientFailed => "Build client error",
             BuildRequestFailed => "Build request error",
-            GetFilesizeFailed => "Failed because cannot get the file size from the server and the precise is setted true by user",
+            GetFilesizeFailed => {
+                "Failed because cannot get the file size from the server and the precise is setted true by user"
+            }
             ContinuousTaskTimeout => "Continuous processing task time out",
             ConnectError => "Connect error",
             RequestError => "Request error",
@@ -148,7 +152,9 @@ impl Reason {
             NetworkApp => "NetWork is offline and the app is background or terminate",
             NetworkAccount => "NetWork is offline and the account is stopped",
             AppAccount => "The account is stopped and the app is background or terminate",
-            NetworkAppAccount => "NetWork is offline and the account is stopped and the app is background or terminate",
+            NetworkAppAccount => {
+                "NetWork is offline and the account is stopped and the app is background or terminate"
+            }
             LowSpeed => "Below low speed limit",
         }
     }

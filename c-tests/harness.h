@@ -1,0 +1,135 @@
+/* harness.h: shared helpers for the C tests: a loopback testserver child process, temp
+ * dirs, files, a tiny HTTP client for the server's control endpoints, an event recorder with
+ * bounded waits, and CHECK macros that count failures. Every wait is bounded in time. */
+#ifndef OHREQ_HARNESS_H
+#define OHREQ_HARNESS_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "ohreq.h"
+
+extern int th_failures;
+extern int th_checks;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        th_checks++;                                                                 \
+        if (!(cond)) {                                                               \
+            th_failures++;                                                           \
+            fprintf(stderr, "  CHECK failed %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                  \
+    do {                                                                                \
+        long long th_a_ = (long long)(a), th_b_ = (long long)(b);                       \
+        th_checks++;                                                                    \
+        if (th_a_ != th_b_) {                                                           \
+            th_failures++;                                                              \
+            fprintf(stderr, "  CHECK failed %s:%d: %s == %s (%lld != %lld)\n", __FILE__, \
+                    __LINE__, #a, #b, th_a_, th_b_);                                    \
+        }                                                                               \
+    } while (0)
+
+/* Checks a call's code and prints the library's detail message when it differs. */
+#define CHECK_CODE(call, want)                                                            \
+    do {                                                                                  \
+        ohreq_code th_c_ = (call);                                                        \
+        th_checks++;                                                                      \
+        if (th_c_ != (want)) {                                                            \
+            char th_m_[512];                                                              \
+            size_t th_n_ = 0;                                                             \
+            th_m_[0] = 0;                                                                 \
+            if (ohreq_last_error_message(th_m_, sizeof th_m_, &th_n_) != OHREQ_OK) th_m_[0] = 0; \
+            th_failures++;                                                                \
+            fprintf(stderr, "  CHECK failed %s:%d: %s gave %d, want %d (%s)\n", __FILE__, \
+                    __LINE__, #call, th_c_, (int)(want), th_m_);                          \
+        }                                                                                 \
+    } while (0)
+
+typedef void (*th_test_fn)(void);
+typedef struct { const char *name; th_test_fn fn; } th_test;
+
+/* Runs the tests (all, or those named in argv) and prints "N passed, N failed". */
+int th_run(int argc, char **argv, const th_test *tests, size_t n);
+
+/* ---- testserver ---- */
+typedef struct {
+    int http_port;
+    int https_port;
+    char root[512];    /* files served under /files/ */
+    char certs[512];   /* ca.pem, other-ca.pem */
+    pid_t pid;
+} th_server;
+
+/* Starts target/release/testserver (or $OHREQ_TESTSERVER) on a fresh root. Exits on failure. */
+void th_server_start(th_server *s);
+void th_server_stop(th_server *s);
+/* "http://127.0.0.1:PORT<path>" into buf. */
+const char *th_url(const th_server *s, int tls, const char *path, char *buf, size_t len);
+/* GET over plain HTTP; the body (NUL-terminated, truncated to cap) into out. Returns status. */
+int th_http_get(const th_server *s, const char *path, char *out, size_t cap);
+
+/* ---- files ---- */
+/* A new empty directory under $TMPDIR; path into buf. */
+const char *th_tmpdir(char *buf, size_t len);
+/* Writes `size` deterministic bytes (pattern from `seed`) to path. */
+void th_write_pattern(const char *path, size_t size, unsigned seed);
+/* 1 if both files exist with identical content. */
+int th_same_file(const char *a, const char *b);
+int th_exists(const char *path);
+long long th_file_size(const char *path);
+/* Number of directory entries (excluding . and ..), -1 if unreadable. */
+int th_count_entries(const char *dir);
+
+/* ---- service / client ---- */
+/* A service on data dir `data` (thread dispatch unless poll != 0). */
+ohreq_service *th_service(const char *data, int poll);
+/* A client with INTERNET (unless no_internet), cache dir `cache`, cleartext allowed, CA file. */
+ohreq_client *th_client(ohreq_service *svc, const char *cache, const char *ca, int no_internet);
+
+/* ---- events ---- */
+#define TH_KINDS 12
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int count[TH_KINDS];
+    int last_code;
+    long long last_processed;
+    long long last_total;
+    int order[64];      /* kinds in arrival order (first 64) */
+    int n_order;
+    int bad_thread;     /* set when a callback ran on an unexpected thread */
+    long long max_processed_seen;
+} th_rec;
+
+void th_rec_init(th_rec *r);
+void th_rec_destroy(th_rec *r);
+/* Subscribes the recorder to every legacy kind on the task. */
+void th_rec_attach(th_rec *r, ohreq_task *t);
+/* Waits until `kind` was seen at least `n` times; returns 1 if so within timeout_ms. */
+int th_rec_wait(th_rec *r, unsigned kind, int n, int timeout_ms);
+/* Waits until any of complete/fail/remove arrived. Returns the kind seen or -1. */
+int th_rec_wait_end(th_rec *r, int timeout_ms);
+int th_rec_count(th_rec *r, unsigned kind);
+
+/* Milliseconds sleep. */
+void th_sleep_ms(int ms);
+long long th_now_ms(void);
+
+#endif

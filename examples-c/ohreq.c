@@ -1,0 +1,354 @@
+/* ohreq: a curl-like command line over the ohreq C API.
+ *
+ *   ohreq get [-d DIR] [-o NAME] [-H 'K: V']... [--cacert FILE] [--allow-http]
+ *             [--parallel N] [--state DIR] [--quiet] URL...
+ *
+ * Downloads each URL into DIR (the client's sandbox, default "."), up to N at once, with a
+ * progress bar per transfer on a terminal. Exits 0 only if every URL succeeded. With
+ * --state DIR the task store lives there: run the same command again after a crash or a
+ * kill and it finishes what was left, fetching only the missing bytes.
+ *
+ * It drives the library in poll mode: callbacks run on this thread inside
+ * ohreq_service_dispatch(), woken by ohreq_service_event_fd(). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ohreq.h"
+
+#define CLI_UID 100000
+#define MAX_HEADERS 64
+
+typedef struct {
+    const char *url;
+    char target[2 * PATH_MAX + 2];
+    ohreq_task *task;
+    int done;      /* 1 ok, -1 failed */
+    int fail_code; /* OHREQ_ERROR_* */
+    char detail[512];
+    long long got, total;
+    long long t0_ms, last_ms, last_got;
+    double speed;
+} transfer;
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *error_name(int code) {
+    static const char *names[] = {
+        "ERROR_CANNOT_RESUME",     "ERROR_DEVICE_NOT_FOUND",    "ERROR_FILE_ALREADY_EXISTS",
+        "ERROR_FILE_ERROR",        "ERROR_HTTP_DATA_ERROR",     "ERROR_INSUFFICIENT_SPACE",
+        "ERROR_TOO_MANY_REDIRECTS", "ERROR_UNHANDLED_HTTP_CODE", "ERROR_UNKNOWN",
+        "ERROR_OFFLINE",           "ERROR_UNSUPPORTED_NETWORK_TYPE",
+    };
+    return code >= 0 && code <= 10 ? names[code] : "ERROR_UNKNOWN";
+}
+
+static void last_error(char *buf, size_t len) {
+    size_t n = 0;
+    if (ohreq_last_error_message(buf, len, &n) != OHREQ_OK) snprintf(buf, len, "(no detail)");
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: ohreq get [-d DIR] [-o NAME] [-H 'K: V']... [--cacert FILE] [--allow-http]\n"
+            "                 [--parallel N] [--state DIR] [--quiet] URL...\n");
+    exit(2);
+}
+
+static void on_event(void *ud, const ohreq_event *ev) {
+    transfer *t = ud;
+    switch (ohreq_event_kind(ev)) {
+    case OHREQ_EVENT_PROGRESS:
+        t->got = (long long)ohreq_event_processed(ev);
+        t->total = ohreq_event_total(ev);
+        break;
+    case OHREQ_EVENT_COMPLETE:
+        t->done = 1;
+        break;
+    case OHREQ_EVENT_FAIL:
+        t->done = -1;
+        t->fail_code = ohreq_event_code(ev);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Fills progress and, for finished tasks, the outcome from a DownloadInfo snapshot. */
+static void refresh(transfer *t) {
+    ohreq_download_info *info = NULL;
+    if (ohreq_task_get_download_info(t->task, &info) != OHREQ_OK) return;
+    t->got = (long long)ohreq_download_info_downloaded_bytes(info);
+    t->total = ohreq_download_info_total_bytes(info);
+    int st = ohreq_download_info_status(info);
+    if (st == OHREQ_SESSION_SUCCESSFUL) t->done = 1;
+    if (st == OHREQ_SESSION_FAILED && !t->done) {
+        t->done = -1;
+        t->fail_code = ohreq_download_info_failed_reason(info);
+    }
+    if (t->done < 0) snprintf(t->detail, sizeof t->detail, "%s", ohreq_download_info_detail(info).data);
+    ohreq_download_info_free(info);
+}
+
+static void human(long long n, char *buf, size_t len) {
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void draw(transfer *ts, int n, int first) {
+    if (!first) fprintf(stderr, "\033[%dA", n);
+    long long now = now_ms();
+    for (int i = 0; i < n; i++) {
+        transfer *t = &ts[i];
+        if (now - t->last_ms >= 500) {
+            double dt = (double)(now - t->last_ms) / 1000.0;
+            if (t->last_ms) t->speed = (double)(t->got - t->last_got) / dt;
+            t->last_ms = now;
+            t->last_got = t->got;
+        }
+        const char *name = strrchr(t->target, '/');
+        name = name ? name + 1 : t->target;
+        char got[32], speed[32];
+        human(t->got, got, sizeof got);
+        human((long long)t->speed, speed, sizeof speed);
+        char bar[21];
+        int pct = t->total > 0 ? (int)(t->got * 100 / t->total) : 0;
+        if (t->done > 0) pct = 100;
+        for (int k = 0; k < 20; k++) bar[k] = k < pct / 5 ? '#' : '.';
+        bar[20] = 0;
+        const char *state = t->done > 0 ? "done" : t->done < 0 ? "FAILED" : "";
+        fprintf(stderr, "\033[2K%-24.24s [%s] %3d%% %10s %10s/s %s\n", name, bar, pct, got, speed, state);
+    }
+}
+
+static int cmd_get(int argc, char **argv) {
+    const char *dir = ".", *out_name = NULL, *cacert = NULL, *state = NULL;
+    const char *headers[MAX_HEADERS];
+    int n_headers = 0, allow_http = 0, parallel = 8, quiet = 0;
+    const char *urls[4096];
+    int n_urls = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-d") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(a, "-o") && i + 1 < argc) out_name = argv[++i];
+        else if (!strcmp(a, "-H") && i + 1 < argc && n_headers < MAX_HEADERS) headers[n_headers++] = argv[++i];
+        else if (!strcmp(a, "--cacert") && i + 1 < argc) cacert = argv[++i];
+        else if (!strcmp(a, "--allow-http")) allow_http = 1;
+        else if (!strcmp(a, "--parallel") && i + 1 < argc) parallel = atoi(argv[++i]);
+        else if (!strcmp(a, "--state") && i + 1 < argc) state = argv[++i];
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
+        else if (a[0] == '-') usage();
+        else if (n_urls < 4096) urls[n_urls++] = a;
+    }
+    if (n_urls == 0 || parallel < 1) usage();
+    if (out_name && n_urls != 1) {
+        fprintf(stderr, "ohreq: -o needs exactly one URL\n");
+        return 2;
+    }
+    char root[PATH_MAX], data[PATH_MAX], err[512];
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        perror(dir);
+        return 2;
+    }
+    if (!realpath(dir, root)) {
+        perror(dir);
+        return 2;
+    }
+    int temp_state = state == NULL;
+    if (temp_state) {
+        snprintf(data, sizeof data, "%s/ohreq-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        if (!mkdtemp(data)) {
+            perror("mkdtemp");
+            return 2;
+        }
+    } else {
+        if ((mkdir(state, 0755) != 0 && errno != EEXIST) || !realpath(state, data)) {
+            perror(state);
+            return 2;
+        }
+    }
+
+    ohreq_service_options *so = ohreq_service_options_new();
+    ohreq_service *svc = NULL;
+    ohreq_code rc = ohreq_service_options_set_data_dir(so, data);
+    if (!rc) rc = ohreq_service_options_set_dispatch_mode(so, OHREQ_DISPATCH_POLL);
+    if (!rc) rc = ohreq_service_options_set_max_running(so, (uint32_t)parallel);
+    if (!rc) rc = ohreq_service_options_set_user_agent(so, "ohreq-cli/" "0.1");
+    if (!rc) rc = ohreq_service_new(so, &svc);
+    ohreq_service_options_free(so);
+    if (rc) {
+        last_error(err, sizeof err);
+        fprintf(stderr, "ohreq: cannot start the service: %s (%s)\n", ohreq_code_message(rc), err);
+        return 2;
+    }
+    ohreq_client_options *co = ohreq_client_options_new();
+    ohreq_client *cli = NULL;
+    rc = ohreq_client_options_set_uid(co, CLI_UID);
+    if (!rc) rc = ohreq_client_options_set_bundle(co, "ohreq.cli");
+    if (!rc) rc = ohreq_client_options_add_permission(co, "ohos.permission.INTERNET");
+    if (!rc) rc = ohreq_client_options_set_cache_dir(co, root);
+    if (!rc) rc = ohreq_client_options_set_cleartext_permitted(co, allow_http != 0);
+    if (!rc && cacert) rc = ohreq_client_options_set_ca_file(co, cacert);
+    if (!rc) rc = ohreq_client_new(svc, co, &cli);
+    ohreq_client_options_free(co);
+    if (rc) {
+        last_error(err, sizeof err);
+        fprintf(stderr, "ohreq: %s (%s)\n", ohreq_code_message(rc), err);
+        ohreq_service_free(svc);
+        return 2;
+    }
+
+    /* Tasks this state dir already knows: a rerun attaches to them instead of starting over. */
+    uint32_t known[8192];
+    size_t n_known = 0;
+    ohreq_filter *f = ohreq_filter_new();
+    if (ohreq_filter_set_after(f, 0) != OHREQ_OK || ohreq_filter_set_action(f, OHREQ_ACTION_DOWNLOAD) != OHREQ_OK ||
+        ohreq_search(cli, f, known, 8192, &n_known) != OHREQ_OK)
+        n_known = 0;
+    if (n_known > 8192) n_known = 8192;
+    ohreq_filter_free(f);
+
+    transfer *ts = calloc((size_t)n_urls, sizeof *ts);
+    int failures = 0;
+    for (int i = 0; i < n_urls; i++) {
+        transfer *t = &ts[i];
+        t->url = urls[i];
+        t->total = -1;
+        t->t0_ms = now_ms();
+        ohreq_download_config *c = ohreq_download_config_new();
+        rc = ohreq_download_config_set_url(c, urls[i]);
+        if (!rc && out_name) rc = ohreq_download_config_set_file_path(c, out_name);
+        for (int h = 0; h < n_headers && !rc; h++) {
+            char name[256];
+            const char *colon = strchr(headers[h], ':');
+            if (!colon || (size_t)(colon - headers[h]) >= sizeof name) {
+                fprintf(stderr, "ohreq: bad header '%s' (want 'Name: value')\n", headers[h]);
+                return 2;
+            }
+            memcpy(name, headers[h], (size_t)(colon - headers[h]));
+            name[colon - headers[h]] = 0;
+            const char *v = colon + 1;
+            while (*v == ' ') v++;
+            rc = ohreq_download_config_add_header(c, name, v);
+        }
+        /* The target this config resolves to: attach to a known task for the same URL and file. */
+        const char *seg = out_name;
+        if (!seg) {
+            const char *p = strstr(urls[i], "://");
+            p = p ? p + 3 : urls[i];
+            const char *q = p + strcspn(p, "?#");
+            const char *s = q;
+            while (s > p && s[-1] != '/') s--;
+            static char nm[PATH_MAX];
+            snprintf(nm, sizeof nm, "%.*s", (int)(q - s), s);
+            seg = nm;
+        }
+        snprintf(t->target, sizeof t->target, "%s/%s", root, seg);
+        int attached = 0;
+        for (size_t k = 0; k < n_known && !rc; k++) {
+            ohreq_task *cand = NULL;
+            ohreq_download_info *info = NULL;
+            if (ohreq_task_open(cli, known[k], &cand) != OHREQ_OK) continue;
+            if (ohreq_task_get_download_info(cand, &info) == OHREQ_OK &&
+                !strcmp(ohreq_download_info_target_uri(info).data, urls[i]) &&
+                !strcmp(ohreq_download_info_file_path(info).data, t->target) &&
+                ohreq_download_info_status(info) != OHREQ_SESSION_FAILED) {
+                t->task = cand;
+                attached = 1;
+            } else {
+                ohreq_task_free(cand);
+            }
+            ohreq_download_info_free(info);
+            if (attached) break;
+        }
+        if (!rc && !attached) rc = ohreq_download(cli, c, &t->task);
+        ohreq_download_config_free(c);
+        if (rc) {
+            last_error(err, sizeof err);
+            fprintf(stderr, "ohreq: %s: %s (%d: %s)\n", urls[i], err, rc, ohreq_code_message(rc));
+            t->done = -1;
+            t->fail_code = -1;
+            continue;
+        }
+        if (attached && ohreq_task_restore(t->task) == OHREQ_OK && !quiet)
+            fprintf(stderr, "ohreq: resuming %s\n", urls[i]);
+        for (unsigned k = OHREQ_EVENT_PROGRESS; k <= OHREQ_EVENT_FAIL; k++)
+            if (ohreq_task_on(t->task, k, on_event, t, NULL) != OHREQ_OK) fprintf(stderr, "ohreq: subscribe failed\n");
+        refresh(t); /* it may have finished before we subscribed */
+    }
+
+    int tty = isatty(2) && !quiet;
+    int fd = ohreq_service_event_fd(svc), first = 1, open_count;
+    do {
+        struct pollfd p = {fd, POLLIN, 0};
+        (void)poll(&p, 1, 200);
+        size_t delivered = 0;
+        if (ohreq_service_dispatch(svc, &delivered) != OHREQ_OK) break;
+        open_count = 0;
+        for (int i = 0; i < n_urls; i++) {
+            if (ts[i].task && ts[i].done == 0) refresh(&ts[i]);
+            if (ts[i].done == 0) open_count++;
+        }
+        if (tty) {
+            draw(ts, n_urls, first);
+            first = 0;
+        }
+    } while (open_count > 0);
+
+    for (int i = 0; i < n_urls; i++) {
+        transfer *t = &ts[i];
+        if (t->done < 0) {
+            failures++;
+            if (t->task) {
+                refresh(t);
+                fprintf(stderr, "ohreq: %s: %s: %s\n", t->url, error_name(t->fail_code), t->detail);
+            }
+        } else if (!quiet && !tty) {
+            char got[32];
+            human(t->got, got, sizeof got);
+            fprintf(stderr, "ohreq: %s -> %s (%s)\n", t->url, t->target, got);
+        }
+        ohreq_task_free(t->task);
+    }
+    free(ts);
+    ohreq_client_free(cli);
+    ohreq_service_free(svc);
+    if (temp_state) {
+        char p[PATH_MAX + 16];
+        const char *files[] = {"ohreq.db", "ohreq.db-wal", "ohreq.db-shm", "ohreq.lock"};
+        for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+            snprintf(p, sizeof p, "%s/%s", data, files[k]);
+            unlink(p);
+        }
+        rmdir(data);
+    }
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) usage();
+    if (!strcmp(argv[1], "get")) return cmd_get(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "--version")) {
+        printf("ohreq %s\n", ohreq_version());
+        return 0;
+    }
+    usage();
+    return 2;
+}
