@@ -16,7 +16,7 @@ ASAN_BINS := $(addprefix $(BUILD)/asan-,$(C_TESTS))
 # The valgrind subset: fast tests that still cross every layer.
 VALGRIND_TESTS ?= test_api
 
-.PHONY: all lib test test-rust test-c test-asan test-valgrind demo header deps clean bench
+.PHONY: all lib test test-rust test-header test-static test-c test-asan test-valgrind demo header deps clean bench
 
 all: lib $(BUILD)/ohreq $(TEST_BINS)
 
@@ -41,11 +41,24 @@ $(BUILD)/asan-test_%: c-tests/test_%.c c-tests/harness.c c-tests/harness.h inclu
 header:
 	OHREQ_WRITE_HEADER=1 $(CARGO) test --release --test header
 
-test: deps all test-rust test-c test-asan test-valgrind
+test: deps all test-rust test-header test-static test-c test-asan test-valgrind
 	@echo "== all tests passed"
 
 test-rust:
 	$(CARGO) test --release --workspace
+
+# The header compiles on its own as C11 and as C++17.
+test-header: | $(BUILD)
+	printf '#include "ohreq.h"\nint main(void) { return OHREQ_OK; }\n' > $(BUILD)/header_alone.c
+	$(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -o $(BUILD)/header_c $(BUILD)/header_alone.c
+	cp $(BUILD)/header_alone.c $(BUILD)/header_alone.cpp
+	g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude -o $(BUILD)/header_cpp $(BUILD)/header_alone.cpp
+
+# The static link line the README gives builds and runs the CLI.
+test-static: lib | $(BUILD)
+	line=$$(grep -o 'target/release/libohreq.a -l[^`]*' README.md | head -1); test -n "$$line"; \
+	$(CC) -std=c11 -Iinclude -o $(BUILD)/ohreq-static examples-c/ohreq.c $$line
+	./$(BUILD)/ohreq-static --version | grep -q "ohreq $$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)"
 
 test-c: $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; timeout 600 ./$$t; done

@@ -287,8 +287,14 @@ static int cmd_get(int argc, char **argv) {
             t->fail_code = -1;
             continue;
         }
-        if (attached && ohreq_task_restore(t->task) == OHREQ_OK && !quiet)
-            fprintf(stderr, "ohreq: resuming %s\n", urls[i]);
+        if (attached && !quiet) {
+            /* A paused task needs a restore; a restored running one is already queued. */
+            if (ohreq_task_restore(t->task) != OHREQ_OK) { /* not paused: nothing to do */ }
+            refresh(t);
+            fprintf(stderr, "ohreq: continuing %s from byte %lld\n", urls[i], t->got);
+        } else if (attached && ohreq_task_restore(t->task) != OHREQ_OK) {
+            /* not paused: it is already queued */
+        }
         for (unsigned k = OHREQ_EVENT_PROGRESS; k <= OHREQ_EVENT_FAIL; k++)
             if (ohreq_task_on(t->task, k, on_event, t, NULL) != OHREQ_OK) fprintf(stderr, "ohreq: subscribe failed\n");
         refresh(t); /* it may have finished before we subscribed */
