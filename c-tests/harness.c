@@ -299,3 +299,192 @@ int th_rec_count(th_rec *r, unsigned kind) {
     pthread_mutex_unlock(&r->mu);
     return n;
 }
+
+/* ---- more helpers (added for test_download / test_restart) ---- */
+
+#include <strings.h>
+
+static int g_skip_flag;
+static const char *g_current_test = "?";
+
+void th_skip(const char *fmt, ...) {
+    va_list ap;
+    g_skip_flag = 1;
+    fprintf(stderr, "SKIP %s: ", g_current_test);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+}
+
+int th_run_skippable(int argc, char **argv, const th_test *tests, size_t n) {
+    int passed = 0, failed = 0, skipped = 0;
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1) {
+            int wanted = 0;
+            for (int a = 1; a < argc; a++)
+                if (strcmp(argv[a], tests[i].name) == 0) wanted = 1;
+            if (!wanted) continue;
+        }
+        int before = th_failures;
+        long long t0 = th_now_ms();
+        g_skip_flag = 0;
+        g_current_test = tests[i].name;
+        fprintf(stderr, "- %s\n", tests[i].name);
+        tests[i].fn();
+        if (th_failures != before) {
+            failed++;
+            fprintf(stderr, "  FAILED (%lld ms)\n", th_now_ms() - t0);
+        } else if (g_skip_flag) {
+            skipped++;
+            fprintf(stderr, "  skipped (%lld ms)\n", th_now_ms() - t0);
+        } else {
+            passed++;
+            fprintf(stderr, "  ok (%lld ms)\n", th_now_ms() - t0);
+        }
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed == 0 && (th_checks > 0 || skipped > 0) ? 0 : 1;
+}
+
+/* One HTTP/1.0 exchange with the server; the whole response (head and body, NUL-terminated,
+ * truncated to cap - 1) into buf. Returns the status or -1. */
+static int http_exchange(const th_server *s, const char *method, const char *path, char *buf, size_t cap) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)s->http_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[1024];
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    ssize_t r;
+    while (got < cap - 1 && (r = read(fd, buf + got, cap - 1 - got)) > 0) got += (size_t)r;
+    close(fd);
+    buf[got] = 0;
+    int status = -1;
+    if (sscanf(buf, "HTTP/%*s %d", &status) != 1) status = -1;
+    return status;
+}
+
+int th_http_head(const th_server *s, const char *path, const char *name, char *out, size_t cap) {
+    char buf[8192];
+    int status = http_exchange(s, "HEAD", path, buf, sizeof buf);
+    if (out && cap) out[0] = 0;
+    size_t nl = strlen(name);
+    char *line = strstr(buf, "\r\n");
+    while (line && line[2] != '\r' && line[2] != 0) {
+        line += 2;
+        char *end = strstr(line, "\r\n");
+        if (!end) break;
+        if ((size_t)(end - line) > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
+            const char *v = line + nl + 1;
+            while (*v == ' ' || *v == '\t') v++;
+            if (out && cap) snprintf(out, cap, "%.*s", (int)(end - v), v);
+            break;
+        }
+        line = end;
+    }
+    return status;
+}
+
+/* Copies the text of `line` between `from` (excluded) and `to` (NULL: end) into out. */
+static void copy_between(const char *from, const char *to, char *out, size_t cap) {
+    size_t len = to ? (size_t)(to - from) : strlen(from);
+    if (len >= cap) len = cap - 1;
+    memcpy(out, from, len);
+    out[len] = 0;
+}
+
+static int parse_log_line(char *line, th_log_entry *e) {
+    memset(e, 0, sizeof *e);
+    if (sscanf(line, "%d %15s %511s", &e->conn, e->method, e->target) != 3) return -1;
+    char *rg = strstr(line, " range=");
+    char *ir = rg ? strstr(rg, " if-range=") : NULL;
+    char *tl = NULL, *p = line;
+    while ((p = strstr(p, " tls=")) != NULL) tl = p++;
+    char *sv = tl ? strstr(tl, " served=") : NULL;
+    if (!rg || !ir || !tl || !sv) return -1;
+    copy_between(rg + 7, ir, e->range, sizeof e->range);
+    copy_between(ir + 10, tl, e->if_range, sizeof e->if_range);
+    e->tls = atoi(tl + 5);
+    e->served = atoll(sv + 8);
+    return 0;
+}
+
+int th_server_log(const th_server *s, const char *needle, th_log_entry *out, int cap) {
+    size_t sz = 4u << 20;
+    char *buf = malloc(sz);
+    if (!buf) return -1;
+    if (http_exchange(s, "GET", "/__log", buf, sz) != 200) {
+        free(buf);
+        return -1;
+    }
+    char *body = strstr(buf, "\r\n\r\n");
+    int n = 0;
+    if (body) {
+        char *save = NULL;
+        for (char *line = strtok_r(body + 4, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            th_log_entry e;
+            if (parse_log_line(line, &e) != 0) continue;
+            if (needle && !strstr(e.target, needle)) continue;
+            if (out && n < cap) out[n] = e;
+            n++;
+        }
+    }
+    free(buf);
+    return n;
+}
+
+long long th_server_served(const th_server *s, const char *needle) {
+    th_log_entry e[256];
+    int n = th_server_log(s, needle, e, 256);
+    long long sum = 0;
+    for (int i = 0; i < n && i < 256; i++) sum += e[i].served;
+    return n < 0 ? -1 : sum;
+}
+
+int th_server_stats(const th_server *s, long long *connections, long long *requests) {
+    char buf[512];
+    if (th_http_get(s, "/__stats", buf, sizeof buf) != 200) return -1;
+    return sscanf(buf, "connections=%lld requests=%lld", connections, requests) == 2 ? 0 : -1;
+}
+
+long long th_wait_file_size(const char *path, long long min, int timeout_ms) {
+    long long deadline = th_now_ms() + timeout_ms, size = th_file_size(path);
+    while (size < min && th_now_ms() < deadline) {
+        th_sleep_ms(10);
+        size = th_file_size(path);
+    }
+    return size;
+}
+
+int th_wait_gone(const char *path, int timeout_ms) {
+    long long deadline = th_now_ms() + timeout_ms;
+    while (th_exists(path) && th_now_ms() < deadline) th_sleep_ms(10);
+    return !th_exists(path);
+}
+
+ohreq_service *th_service_max(const char *data, uint32_t max_running) {
+    ohreq_service_options *o = ohreq_service_options_new();
+    ohreq_service *svc = NULL;
+    CHECK_CODE(ohreq_service_options_set_data_dir(o, data), OHREQ_OK);
+    CHECK_CODE(ohreq_service_options_set_max_running(o, max_running), OHREQ_OK);
+    CHECK_CODE(ohreq_service_new(o, &svc), OHREQ_OK);
+    ohreq_service_options_free(o);
+    if (!svc) exit(2);
+    return svc;
+}

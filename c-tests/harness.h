@@ -132,4 +132,42 @@ int th_rec_count(th_rec *r, unsigned kind);
 void th_sleep_ms(int ms);
 long long th_now_ms(void);
 
+/* ---- more helpers (added for test_download / test_restart) ---- */
+
+/* Marks the running test as skipped and prints "SKIP <test>: <why>". Only honoured by
+ * th_run_skippable: a skipped test with no failed check counts neither as passed nor failed. */
+void th_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* As th_run, skip-aware; prints "N passed, N failed, N skipped". */
+int th_run_skippable(int argc, char **argv, const th_test *tests, size_t n);
+
+/* One line of the server's request log (/__log). */
+typedef struct {
+    int conn;
+    char method[16];
+    char target[512];
+    char range[128];    /* the Range header, "-" when absent */
+    char if_range[256]; /* the If-Range header, "-" when absent */
+    int tls;
+    long long served;   /* body bytes written to the socket */
+} th_log_entry;
+
+/* Reads /__log; stores the entries whose target contains `needle` (NULL: all), oldest first,
+ * up to `cap` of them. Returns how many matched (may exceed cap), -1 on error. */
+int th_server_log(const th_server *s, const char *needle, th_log_entry *out, int cap);
+/* Sum of `served` over the log entries whose target contains `needle`. */
+long long th_server_served(const th_server *s, const char *needle);
+/* Reads /__stats. Returns 0 on success. */
+int th_server_stats(const th_server *s, long long *connections, long long *requests);
+/* HEAD <path>; copies the value of header `name` (case-insensitive; "" if absent) into out.
+ * Returns the status or -1. */
+int th_http_head(const th_server *s, const char *path, const char *name, char *out, size_t cap);
+
+/* Waits until the file at `path` holds at least `min` bytes; returns its size then (or the
+ * last size seen, -1 if missing, when timeout_ms passed). */
+long long th_wait_file_size(const char *path, long long min, int timeout_ms);
+/* Waits until nothing exists at `path`; 1 if so within timeout_ms. */
+int th_wait_gone(const char *path, int timeout_ms);
+/* A service (thread dispatch) on `data` with at most `max_running` concurrent transfers. */
+ohreq_service *th_service_max(const char *data, uint32_t max_running);
+
 #endif

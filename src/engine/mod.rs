@@ -81,10 +81,13 @@ pub enum Outcome {
         bytes: u64,
     },
     Failed(Failure),
-    /// Stopped by a `cancel` (pause, stop, remove, shutdown).
+    /// Stopped by a `cancel` (pause, stop, remove, shutdown), with the validators of the
+    /// response the part file's bytes came from.
     Cancelled {
         file: Option<Arc<File>>,
         bytes: u64,
+        etag: String,
+        last_modified: String,
     },
 }
 
@@ -437,12 +440,24 @@ impl Loop {
             Some(h) => self.multi.remove2(h).ok(),
             None => a.parked.take(),
         };
-        let (file, bytes) = match &easy {
-            Some(e) => (Some(e.get_ref().file.clone()), e.get_ref().written),
-            None => (None, a.spec.resume_from),
+        let outcome = match &easy {
+            Some(e) => {
+                let s = e.get_ref();
+                Outcome::Cancelled {
+                    file: Some(s.file.clone()),
+                    bytes: s.written,
+                    etag: s.etag.clone(),
+                    last_modified: s.last_modified.clone(),
+                }
+            }
+            None => Outcome::Cancelled {
+                file: None,
+                bytes: a.spec.resume_from,
+                etag: a.spec.etag.clone(),
+                last_modified: a.spec.last_modified.clone(),
+            },
         };
-        self.reporter
-            .finished(a.ticket(), Outcome::Cancelled { file, bytes });
+        self.reporter.finished(a.ticket(), outcome);
     }
 
     fn collect_finished(&mut self) {

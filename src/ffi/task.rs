@@ -114,7 +114,10 @@ fn new_handle(
 /// file path), 13400002 (the target file exists, or another live task is downloading it),
 /// 13400001 (the target is a directory or cannot be created), 201 (no INTERNET permission),
 /// 21900004 (the app has too many live tasks), 13400003 (service shut down).
-/// On failure nothing is created on disk.
+/// On failure nothing is created on disk. The task is durable (it survives a killed
+/// process) when this returns. It starts at once, so events may fire before you subscribe;
+/// they are not replayed: after `ohreq_task_on`, read `ohreq_task_get_download_info` to
+/// catch up.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_download(

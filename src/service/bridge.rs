@@ -125,7 +125,12 @@ impl Inner {
                 // DESIGN §9: a failed download leaves no part file behind.
                 self.store.run(move |_| remove_part(&part));
             }
-            Outcome::Cancelled { file, bytes } => {
+            Outcome::Cancelled {
+                file,
+                bytes,
+                etag,
+                last_modified,
+            } => {
                 let state = e.rec.state;
                 if state == State::Removed {
                     self.store.run(move |_| remove_part(&part));
@@ -135,6 +140,8 @@ impl Inner {
                 e.rec.progress.total_processed = bytes;
                 if let Some(f) = file {
                     e.rec.durable_offset = bytes;
+                    e.rec.etag = etag;
+                    e.rec.last_modified = last_modified;
                     self.store.checkpoint(f, &e.rec);
                 }
                 // One final progress for the run, unless nothing is known at all.

@@ -93,6 +93,8 @@ impl Inner {
             id
         };
         self.start(client, id)?;
+        // The caller may be killed the moment this returns: the task row must be committed.
+        self.store.flush();
         Ok(id)
     }
 
