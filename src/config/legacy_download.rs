@@ -153,8 +153,10 @@ mod tests {
         let e = validate_legacy_download(&b, &CleartextPolicy::default(), &sandbox()).unwrap_err();
         assert_eq!(e.code, Code::Param);
         assert!(e.detail.contains("http"), "{}", e.detail);
-        let mut b = DownloadConfigBuilder::default();
-        b.file_path = Some("x".into());
+        let b = DownloadConfigBuilder {
+            file_path: Some("x".into()),
+            ..Default::default()
+        };
         assert!(validate_legacy_download(&b, &CleartextPolicy::default(), &sandbox()).is_err());
     }
 

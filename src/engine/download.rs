@@ -134,11 +134,11 @@ impl Handler for DownloadSink {
             return true;
         };
         self.reporter.response(self.ticket, &head);
-        if (200..300).contains(&head.status) {
-            if let Err(f) = self.accept(&head) {
-                self.failure = Some(f);
-                return false;
-            }
+        if (200..300).contains(&head.status)
+            && let Err(f) = self.accept(&head)
+        {
+            self.failure = Some(f);
+            return false;
         }
         if head.status >= 200 {
             self.head = Some(head);

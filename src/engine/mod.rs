@@ -514,11 +514,11 @@ impl Loop {
         };
         if let Some(f) = sink.failure.take() {
             let reason = f.reason();
-            if let download::LocalFailure::Status(408) = f {
-                if a.tries_408 < RETRY_408 {
-                    a.tries_408 += 1;
-                    return Verdict::Retry(Duration::ZERO);
-                }
+            if let download::LocalFailure::Status(408) = f
+                && a.tries_408 < RETRY_408
+            {
+                a.tries_408 += 1;
+                return Verdict::Retry(Duration::ZERO);
             }
             let detail = match &f {
                 download::LocalFailure::Status(s) => http_error_text(*s, sink.head.as_ref()),
@@ -548,14 +548,14 @@ impl Loop {
                         http_error_text(status, sink.head.as_ref()),
                     );
                 }
-                if let Some(total) = sink.total {
-                    if bytes < total {
-                        return failed(
-                            Reason::OthersError,
-                            0,
-                            format!("body ended after {bytes} of {total} bytes"),
-                        );
-                    }
+                if let Some(total) = sink.total
+                    && bytes < total
+                {
+                    return failed(
+                        Reason::OthersError,
+                        0,
+                        format!("body ended after {bytes} of {total} bytes"),
+                    );
                 }
                 Verdict::Finished(Outcome::Done {
                     file: sink.file.clone(),

@@ -69,10 +69,11 @@ pub unsafe extern "C" fn ohreq_client_options_free(opts: *mut ohreq_client_optio
 /// Runs `f` on the options behind `opts` (NULL → 401).
 unsafe fn with_opts(
     opts: *mut ohreq_client_options,
-    f: impl FnOnce(&mut ClientOptions) -> Result<()>,
+    f: impl FnOnce(&mut ClientOptions),
 ) -> Result<()> {
     // SAFETY: caller contract.
-    f(unsafe { try_mut(opts, "opts")? })
+    f(unsafe { try_mut(opts, "opts")? });
+    Ok(())
 }
 
 /// The application's uid (account id = uid / 200000). Returns 0 or 401.
@@ -83,7 +84,7 @@ pub unsafe extern "C" fn ohreq_client_options_set_uid(
     uid: u64,
 ) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.uid = Some(uid))) } })
+    ffi_code!({ unsafe { with_opts(opts, |o| o.uid = Some(uid)) } })
 }
 
 /// The application's bundle name. Returns 0 or 401.
@@ -96,7 +97,7 @@ pub unsafe extern "C" fn ohreq_client_options_set_bundle(
     ffi_code!({
         // SAFETY: caller contract.
         let b = unsafe { try_str(bundle, "bundle")? };
-        unsafe { with_opts(opts, |o| Ok(o.bundle = b)) }
+        unsafe { with_opts(opts, |o| o.bundle = b) }
     })
 }
 
@@ -108,7 +109,7 @@ pub unsafe extern "C" fn ohreq_client_options_set_system_app(
     system_app: bool,
 ) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.system_app = system_app)) } })
+    ffi_code!({ unsafe { with_opts(opts, |o| o.system_app = system_app) } })
 }
 
 /// Grants a permission by name, e.g. "ohos.permission.INTERNET". Returns 0 or 401.
@@ -124,7 +125,6 @@ pub unsafe extern "C" fn ohreq_client_options_add_permission(
         unsafe {
             with_opts(opts, |o| {
                 o.permissions.insert(p);
-                Ok(())
             })
         }
     })
@@ -149,7 +149,7 @@ pub unsafe extern "C" fn ohreq_client_options_set_cache_dir(
     ffi_code!({
         // SAFETY: caller contract.
         let p = abs_path(unsafe { try_str(path, "path")? }, "cache dir")?;
-        unsafe { with_opts(opts, |o| Ok(o.cache_dir = Some(p))) }
+        unsafe { with_opts(opts, |o| o.cache_dir = Some(p)) }
     })
 }
 
@@ -163,7 +163,7 @@ pub unsafe extern "C" fn ohreq_client_options_set_files_dir(
     ffi_code!({
         // SAFETY: caller contract.
         let p = abs_path(unsafe { try_str(path, "path")? }, "files dir")?;
-        unsafe { with_opts(opts, |o| Ok(o.files_dir = Some(p))) }
+        unsafe { with_opts(opts, |o| o.files_dir = Some(p)) }
     })
 }
 
@@ -178,7 +178,7 @@ pub unsafe extern "C" fn ohreq_client_options_add_base_dir(
     ffi_code!({
         // SAFETY: caller contract.
         let p = abs_path(unsafe { try_str(path, "path")? }, "base dir")?;
-        unsafe { with_opts(opts, |o| Ok(o.base_dirs.push(p))) }
+        unsafe { with_opts(opts, |o| o.base_dirs.push(p)) }
     })
 }
 
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn ohreq_client_options_set_cleartext_permitted(
     permitted: bool,
 ) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with_opts(opts, |o| Ok(o.cleartext.base_permitted = permitted)) } })
+    ffi_code!({ unsafe { with_opts(opts, |o| o.cleartext.base_permitted = permitted) } })
 }
 
 /// A per-domain cleartext rule; the most specific matching rule wins over the base rule.
@@ -215,7 +215,7 @@ pub unsafe extern "C" fn ohreq_client_options_add_cleartext_domain(
             permitted,
             include_subdomains,
         };
-        unsafe { with_opts(opts, |o| Ok(o.cleartext.domains.push(rule))) }
+        unsafe { with_opts(opts, |o| o.cleartext.domains.push(rule)) }
     })
 }
 
@@ -236,7 +236,7 @@ pub unsafe extern "C" fn ohreq_client_options_set_ca_file(
                 p.display()
             )));
         }
-        unsafe { with_opts(opts, |o| Ok(o.ca_file = Some(p))) }
+        unsafe { with_opts(opts, |o| o.ca_file = Some(p)) }
     })
 }
 

@@ -37,10 +37,11 @@ pub unsafe extern "C" fn ohreq_download_config_free(config: *mut ohreq_download_
 
 unsafe fn with(
     config: *mut ohreq_download_config,
-    f: impl FnOnce(&mut DownloadConfigBuilder) -> Result<()>,
+    f: impl FnOnce(&mut DownloadConfigBuilder),
 ) -> Result<()> {
     // SAFETY: caller contract.
-    f(unsafe { try_mut(config, "config")? })
+    f(unsafe { try_mut(config, "config")? });
+    Ok(())
 }
 
 /// The resource URL (required; http:// or https://, at most 8192 bytes — checked by
@@ -54,7 +55,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_url(
     ffi_code!({
         // SAFETY: caller contract.
         let u = unsafe { try_str(url, "url")? };
-        unsafe { with(config, |c| Ok(c.url = Some(u))) }
+        unsafe { with(config, |c| c.url = Some(u)) }
     })
 }
 
@@ -71,7 +72,7 @@ pub unsafe extern "C" fn ohreq_download_config_add_header(
         // SAFETY: caller contract.
         let n = unsafe { try_str(name, "name")? };
         let v = unsafe { try_str(value, "value")? };
-        unsafe { with(config, |c| Ok(c.headers.push((n, v)))) }
+        unsafe { with(config, |c| c.headers.push((n, v))) }
     })
 }
 
@@ -83,7 +84,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_enable_metered(
     enable: bool,
 ) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with(config, |c| Ok(c.enable_metered = enable)) } })
+    ffi_code!({ unsafe { with(config, |c| c.enable_metered = enable) } })
 }
 
 /// Whether the download may run while roaming (default false). Returns 0 or 401.
@@ -94,7 +95,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_enable_roaming(
     enable: bool,
 ) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with(config, |c| Ok(c.enable_roaming = enable)) } })
+    ffi_code!({ unsafe { with(config, |c| c.enable_roaming = enable) } })
 }
 
 /// The session description (default ""). Returns 0 or 401.
@@ -107,7 +108,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_description(
     ffi_code!({
         // SAFETY: caller contract.
         let t = unsafe { try_str(text, "text")? };
-        unsafe { with(config, |c| Ok(c.description = t)) }
+        unsafe { with(config, |c| c.description = t) }
     })
 }
 
@@ -120,7 +121,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_network_type(
     network_type: u32,
 ) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with(config, |c| Ok(c.network_type = network_type)) } })
+    ffi_code!({ unsafe { with(config, |c| c.network_type = network_type) } })
 }
 
 /// Where to save: a name or relative path in the cache dir ("a.bin", "dir/a.bin"; "dir/"
@@ -135,7 +136,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_file_path(
     ffi_code!({
         // SAFETY: caller contract.
         let p = unsafe { try_str(path, "path")? };
-        unsafe { with(config, |c| Ok(c.file_path = Some(p))) }
+        unsafe { with(config, |c| c.file_path = Some(p)) }
     })
 }
 
@@ -149,7 +150,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_title(
     ffi_code!({
         // SAFETY: caller contract.
         let t = unsafe { try_str(title, "title")? };
-        unsafe { with(config, |c| Ok(c.title = Some(t))) }
+        unsafe { with(config, |c| c.title = Some(t)) }
     })
 }
 
@@ -162,7 +163,7 @@ pub unsafe extern "C" fn ohreq_download_config_set_background(
     background: bool,
 ) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with(config, |c| Ok(c.background = background)) } })
+    ffi_code!({ unsafe { with(config, |c| c.background = background) } })
 }
 
 /// ohreq extension (the agent Config's `timeout`): connect timeout per attempt (≥ 1 s,
@@ -181,7 +182,6 @@ pub unsafe extern "C" fn ohreq_download_config_set_timeout(
             with(config, |c| {
                 c.connect_timeout_s = connect_s;
                 c.total_timeout_s = total_s;
-                Ok(())
             })
         }
     })
@@ -203,7 +203,6 @@ pub unsafe extern "C" fn ohreq_download_config_set_min_speed(
             with(config, |c| {
                 c.min_speed = bytes_per_sec;
                 c.min_speed_duration_s = duration_s;
-                Ok(())
             })
         }
     })

@@ -1,4 +1,7 @@
 #![allow(non_camel_case_types)]
+// The safety contract of every exported fn is the C header's: pointers are NULL or live
+// handles of the named type, buffers hold the stated length.
+#![allow(clippy::missing_safety_doc)]
 //! Every `extern "C"` item. This layer converts and checks arguments and nothing else: the
 //! logic lives in `service` and below. One file per C object family.
 

@@ -38,9 +38,10 @@ pub unsafe extern "C" fn ohreq_filter_free(filter: *mut ohreq_filter) {
     ffi_value!((), { drop(unsafe { take(filter) }) })
 }
 
-unsafe fn with(f: *mut ohreq_filter, op: impl FnOnce(&mut FilterData) -> Result<()>) -> Result<()> {
+unsafe fn with(f: *mut ohreq_filter, op: impl FnOnce(&mut FilterData)) -> Result<()> {
     // SAFETY: caller contract.
-    op(unsafe { try_mut(f, "filter")? })
+    op(unsafe { try_mut(f, "filter")? });
+    Ok(())
 }
 
 /// Tasks created at or before `ms` (Unix ms; default now). Returns 0 or 401.
@@ -48,7 +49,7 @@ unsafe fn with(f: *mut ohreq_filter, op: impl FnOnce(&mut FilterData) -> Result<
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_filter_set_before(filter: *mut ohreq_filter, ms: u64) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with(filter, |f| Ok(f.before = Some(ms))) } })
+    ffi_code!({ unsafe { with(filter, |f| f.before = Some(ms)) } })
 }
 
 /// Tasks created at or after `ms` (Unix ms; default `before` − 24 h). Returns 0 or 401.
@@ -56,7 +57,7 @@ pub unsafe extern "C" fn ohreq_filter_set_before(filter: *mut ohreq_filter, ms: 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_filter_set_after(filter: *mut ohreq_filter, ms: u64) -> ohreq_code {
     // SAFETY: caller contract.
-    ffi_code!({ unsafe { with(filter, |f| Ok(f.after = Some(ms))) } })
+    ffi_code!({ unsafe { with(filter, |f| f.after = Some(ms)) } })
 }
 
 /// Only tasks in this OHREQ_STATE_* state. Returns 0 or 401 (not a state value).
@@ -72,7 +73,7 @@ pub unsafe extern "C" fn ohreq_filter_set_state(
             .and_then(State::from_u8)
             .ok_or_else(|| Error::param(format!("state {state} is not an OHREQ_STATE_* value")))?;
         // SAFETY: caller contract.
-        unsafe { with(filter, |f| Ok(f.state = Some(s))) }
+        unsafe { with(filter, |f| f.state = Some(s)) }
     })
 }
 
@@ -91,7 +92,7 @@ pub unsafe extern "C" fn ohreq_filter_set_action(
                 Error::param(format!("action {action} is not an OHREQ_ACTION_* value"))
             })?;
         // SAFETY: caller contract.
-        unsafe { with(filter, |f| Ok(f.action = Some(a))) }
+        unsafe { with(filter, |f| f.action = Some(a)) }
     })
 }
 
@@ -110,7 +111,7 @@ pub unsafe extern "C" fn ohreq_filter_set_mode(filter: *mut ohreq_filter, mode: 
             }
         };
         // SAFETY: caller contract.
-        unsafe { with(filter, |f| Ok(f.mode = Some(m))) }
+        unsafe { with(filter, |f| f.mode = Some(m)) }
     })
 }
 

@@ -13,7 +13,7 @@ pub struct Bridge {
 }
 
 /// The entry a report is about, unless the report belongs to an older run.
-fn current<'a>(reg: &'a mut Registry, t: Ticket) -> Option<&'a mut Entry> {
+fn current(reg: &mut Registry, t: Ticket) -> Option<&mut Entry> {
     reg.tasks.get_mut(&t.id).filter(|e| e.run == t.run)
 }
 

@@ -310,11 +310,12 @@ impl Inner {
         e.rec.mtime = now_ms();
         self.store.save(&e.rec);
         let (uid, mode) = (e.rec.uid, e.rec.config.mode);
-        if was_live && state.is_final() {
-            if let Some((bg, fg)) = reg.live.get_mut(&uid) {
-                let c = if mode == Mode::Background { bg } else { fg };
-                *c = c.saturating_sub(1);
-            }
+        if was_live
+            && state.is_final()
+            && let Some((bg, fg)) = reg.live.get_mut(&uid)
+        {
+            let c = if mode == Mode::Background { bg } else { fg };
+            *c = c.saturating_sub(1);
         }
     }
 
@@ -525,10 +526,10 @@ impl Inner {
 
 /// Deletes a download's part file; a missing one is fine.
 fn remove_part(p: &std::path::Path) {
-    if let Err(e) = std::fs::remove_file(p) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            log::warn!("cannot delete part file {}: {e}", p.display());
-        }
+    if let Err(e) = std::fs::remove_file(p)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        log::warn!("cannot delete part file {}: {e}", p.display());
     }
 }
 

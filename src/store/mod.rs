@@ -212,10 +212,10 @@ fn writer_loop(conn: Connection, rx: Receiver<Option<Job>>) {
         for job in batch {
             job(&conn);
         }
-        if began.is_ok() {
-            if let Err(e) = conn.execute_batch("COMMIT") {
-                log::error!("store: commit failed: {e}");
-            }
+        if began.is_ok()
+            && let Err(e) = conn.execute_batch("COMMIT")
+        {
+            log::error!("store: commit failed: {e}");
         }
     }
 }
