@@ -25,30 +25,6 @@
 
 
 /**
- * Default connect timeout per connection attempt (reference A.5 `timeout`).
- */
-#define DEFAULT_CONNECT_TIMEOUT_S 60
-
-/**
- * Default and maximum total (accumulated running) time.
- */
-#define MAX_TOTAL_TIMEOUT_S 604800
-
-/**
- * The built-in stall rule: a download body below 1 B/s for 60 s fails with LOW_SPEED.
- */
-#define STALL_SPEED 1
-
-#define STALL_SECONDS 60
-
-/**
- * Legacy `networkType` bits (reference A.1).
- */
-#define NETWORK_MOBILE 1
-
-#define NETWORK_WIFI 65536
-
-/**
  * Cellular network allowed (legacy `request.NETWORK_MOBILE`).
  */
 #define OHREQ_NETWORK_MOBILE 1
@@ -244,6 +220,26 @@
 
 #define OHREQ_NET_OTHER 3
 
+/**
+ * Longest accepted URL, in UTF-8 bytes.
+ */
+#define OHREQ_URL_MAX_BYTES 8192
+
+/**
+ * Longest total running time of a task, in seconds (also the default).
+ */
+#define OHREQ_MAX_TOTAL_TIMEOUT_S 604800
+
+/**
+ * Default connect timeout per connection attempt, in seconds.
+ */
+#define OHREQ_DEFAULT_CONNECT_TIMEOUT_S 60
+
+/**
+ * Default cap on concurrently running transfers of a service.
+ */
+#define OHREQ_DEFAULT_MAX_RUNNING 48
+
 #define OHREQ_LOG_ERROR 1
 
 #define OHREQ_LOG_WARN 2
@@ -253,50 +249,6 @@
 #define OHREQ_LOG_DEBUG 4
 
 #define OHREQ_LOG_TRACE 5
-
-#define URL_MAX_BYTES 8192
-
-/**
- * Default cap on concurrently running transfers per service (the reference's per-action
- * slot count at normal memory level).
- */
-#define DEFAULT_MAX_RUNNING 48
-
-#define SESSION_SUCCESSFUL 0
-
-#define SESSION_RUNNING 1
-
-#define SESSION_PENDING 2
-
-#define SESSION_PAUSED 3
-
-#define SESSION_FAILED 4
-
-#define PAUSED_WAITING_FOR_NETWORK 1
-
-#define PAUSED_BY_USER 3
-
-#define PAUSED_UNKNOWN 4
-
-#define ERROR_CANNOT_RESUME 0
-
-#define ERROR_FILE_ALREADY_EXISTS 2
-
-#define ERROR_FILE_ERROR 3
-
-#define ERROR_HTTP_DATA_ERROR 4
-
-#define ERROR_INSUFFICIENT_SPACE 5
-
-#define ERROR_TOO_MANY_REDIRECTS 6
-
-#define ERROR_UNHANDLED_HTTP_CODE 7
-
-#define ERROR_UNKNOWN 8
-
-#define ERROR_OFFLINE 9
-
-#define ERROR_UNSUPPORTED_NETWORK_TYPE 10
 
 /**
  * A calling application bound to a service. Every task it creates belongs to its uid.
@@ -1078,7 +1030,8 @@ ohreq_code ohreq_task_get_download_info(const struct ohreq_task *task,
 /**
  * Legacy `getTaskMimeType` (`queryMimeType`): the server's Content-Type ("" before the
  * response), copied into `buf` with a NUL; `*out_n` gets its length. `(NULL, 0)` asks for
- * the length only. Returns 0, 401 (NULL task or out_n, buffer too small), 201, 21900006.
+ * the length only. Returns 0, 401 (NULL task or out_n, buffer too small), 201, 21900006,
+ * 13400003.
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_task_get_mime_type(const struct ohreq_task *task,

@@ -6,8 +6,8 @@ use crate::sandbox::{CleartextPolicy, Sandbox, check_url};
 use crate::task::{Action, Network, Version};
 
 /// Legacy `networkType` bits (reference A.1).
-pub const NETWORK_MOBILE: u32 = 0x0000_0001;
-pub const NETWORK_WIFI: u32 = 0x0001_0000;
+pub(crate) const NETWORK_MOBILE: u32 = 0x0000_0001;
+pub(crate) const NETWORK_WIFI: u32 = 0x0001_0000;
 
 /// What the caller set; nothing is checked until `validate_legacy_download`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,20 +5,20 @@ mod headers;
 mod legacy_download;
 
 pub use headers::check_header;
-pub use legacy_download::{
-    DownloadConfigBuilder, NETWORK_MOBILE, NETWORK_WIFI, validate_legacy_download,
-};
+pub use legacy_download::{DownloadConfigBuilder, validate_legacy_download};
+#[cfg(test)]
+pub(crate) use legacy_download::{NETWORK_MOBILE, NETWORK_WIFI};
 
 use crate::task::{Action, Mode, Network, Version};
 use std::path::PathBuf;
 
 /// Default connect timeout per connection attempt (reference A.5 `timeout`).
-pub const DEFAULT_CONNECT_TIMEOUT_S: u64 = 60;
+pub(crate) const DEFAULT_CONNECT_TIMEOUT_S: u64 = 60;
 /// Default and maximum total (accumulated running) time.
-pub const MAX_TOTAL_TIMEOUT_S: u64 = 604_800;
+pub(crate) const MAX_TOTAL_TIMEOUT_S: u64 = 604_800;
 /// The built-in stall rule: a download body below 1 B/s for 60 s fails with LOW_SPEED.
-pub const STALL_SPEED: u64 = 1;
-pub const STALL_SECONDS: u64 = 60;
+pub(crate) const STALL_SPEED: u64 = 1;
+pub(crate) const STALL_SECONDS: u64 = 60;
 
 /// Everything a task needs to run, whatever API created it. Persisted as is.
 #[derive(Clone, Debug, PartialEq, Eq)]

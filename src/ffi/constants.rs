@@ -107,6 +107,16 @@ pub const OHREQ_NET_WIFI: u32 = 1;
 pub const OHREQ_NET_CELLULAR: u32 = 2;
 pub const OHREQ_NET_OTHER: u32 = 3;
 
+// ---- Limits (reference B.1) ----
+/// Longest accepted URL, in UTF-8 bytes.
+pub const OHREQ_URL_MAX_BYTES: u32 = 8192;
+/// Longest total running time of a task, in seconds (also the default).
+pub const OHREQ_MAX_TOTAL_TIMEOUT_S: u64 = 604_800;
+/// Default connect timeout per connection attempt, in seconds.
+pub const OHREQ_DEFAULT_CONNECT_TIMEOUT_S: u64 = 60;
+/// Default cap on concurrently running transfers of a service.
+pub const OHREQ_DEFAULT_MAX_RUNNING: u32 = 48;
+
 // ---- Log levels ----
 pub const OHREQ_LOG_ERROR: u32 = 1;
 pub const OHREQ_LOG_WARN: u32 = 2;

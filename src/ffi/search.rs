@@ -149,7 +149,7 @@ pub unsafe extern "C" fn ohreq_search(
         }
         let found = c
             .inner
-            .search(&c.client, after, before, f.state, f.action, f.mode);
+            .search(&c.client, after, before, f.state, f.action, f.mode)?;
         for (i, id) in found.iter().take(cap).enumerate() {
             // SAFETY: `ids` holds `cap` elements.
             unsafe { *ids.add(i) = *id };

@@ -186,6 +186,7 @@ pub unsafe extern "C" fn ohreq_task_on(
         let t = unsafe { task_ref(task)? };
         let cb = cb.ok_or_else(|| Error::param("cb is NULL"))?;
         let k = event_kind(t, kind)?;
+        t.inner.check_open()?;
         let key = (cb as usize, userdata as usize);
         t.inner.hub.on(t.id, t.handle, k, key, || {
             Box::new(CListener {
@@ -340,7 +341,8 @@ pub unsafe extern "C" fn ohreq_task_get_download_info(
 
 /// Legacy `getTaskMimeType` (`queryMimeType`): the server's Content-Type ("" before the
 /// response), copied into `buf` with a NUL; `*out_n` gets its length. `(NULL, 0)` asks for
-/// the length only. Returns 0, 401 (NULL task or out_n, buffer too small), 201, 21900006.
+/// the length only. Returns 0, 401 (NULL task or out_n, buffer too small), 201, 21900006,
+/// 13400003.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_task_get_mime_type(

@@ -3,6 +3,8 @@
 
 mod url;
 
+#[cfg(test)]
+pub(crate) use url::URL_MAX_BYTES;
 pub use url::{CleartextPolicy, DomainRule, check_url, last_url_segment, url_host};
 
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 
-pub const URL_MAX_BYTES: usize = 8192;
+pub(crate) const URL_MAX_BYTES: usize = 8192;
 
 /// One per-domain cleartext rule of the app's network-security config.
 #[derive(Clone, Debug, PartialEq, Eq)]

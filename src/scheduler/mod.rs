@@ -6,7 +6,7 @@ use crate::task::{Mode, Network, Reason, TaskId};
 
 /// Default cap on concurrently running transfers per service (the reference's per-action
 /// slot count at normal memory level).
-pub const DEFAULT_MAX_RUNNING: usize = 48;
+pub(crate) const DEFAULT_MAX_RUNNING: usize = 48;
 
 /// The kind of network the device is on, as the embedder reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

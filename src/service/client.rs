@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub const PERMISSION_INTERNET: &str = "ohos.permission.INTERNET";
-pub const PERMISSION_DOWNLOAD_SESSION_MANAGER: &str = "ohos.permission.DOWNLOAD_SESSION_MANAGER";
-pub const PERMISSION_UPLOAD_SESSION_MANAGER: &str = "ohos.permission.UPLOAD_SESSION_MANAGER";
+pub(crate) const PERMISSION_INTERNET: &str = "ohos.permission.INTERNET";
+pub(crate) const PERMISSION_DOWNLOAD_SESSION_MANAGER: &str =
+    "ohos.permission.DOWNLOAD_SESSION_MANAGER";
 
 /// Every task belongs to the uid of the client that created it.
 #[derive(Debug)]

@@ -7,10 +7,8 @@ mod finalize;
 mod legacy;
 mod restore;
 
-pub use client::{
-    Client, PERMISSION_DOWNLOAD_SESSION_MANAGER, PERMISSION_INTERNET,
-    PERMISSION_UPLOAD_SESSION_MANAGER,
-};
+pub use client::Client;
+pub(crate) use client::{PERMISSION_DOWNLOAD_SESSION_MANAGER, PERMISSION_INTERNET};
 pub use legacy::legacy_info;
 
 use crate::engine::{Engine, TransferSpec};
@@ -163,7 +161,7 @@ impl Inner {
         drop(self.store_owner.lock().take());
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::new(Code::Service, "the service has been shut down"));
         }
@@ -226,6 +224,7 @@ impl Inner {
 
     /// A copy of a task's record, if the client may see it.
     pub fn record(&self, client: &Client, id: TaskId) -> Result<TaskRecord> {
+        self.check_open()?;
         let mut reg = self.reg.lock();
         Ok(Self::owned(&mut reg, client, id)?.rec.clone())
     }
@@ -239,7 +238,8 @@ impl Inner {
         state: Option<State>,
         action: Option<Action>,
         mode: Option<Mode>,
-    ) -> Vec<TaskId> {
+    ) -> Result<Vec<TaskId>> {
+        self.check_open()?;
         let reg = self.reg.lock();
         let mut v: Vec<&TaskRecord> = reg
             .tasks
@@ -252,7 +252,7 @@ impl Inner {
             .filter(|r| mode.is_none_or(|m| r.config.mode == m))
             .collect();
         v.sort_by_key(|r| (r.ctime, r.id));
-        v.into_iter().map(|r| r.id).collect()
+        Ok(v.into_iter().map(|r| r.id).collect())
     }
 
     /// 21900004 when the app already has as many live tasks of this mode as allowed.

@@ -4,7 +4,7 @@ use crate::config::TaskConfig;
 use crate::task::{Action, Mode, Network, Progress, Reason, State, TaskRecord, Version};
 use rusqlite::{Connection, Row, params};
 
-pub const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY,

@@ -3,26 +3,26 @@
 
 use super::{Reason, State, TaskId};
 
-pub const SESSION_SUCCESSFUL: i32 = 0;
-pub const SESSION_RUNNING: i32 = 1;
-pub const SESSION_PENDING: i32 = 2;
-pub const SESSION_PAUSED: i32 = 3;
-pub const SESSION_FAILED: i32 = 4;
+pub(crate) const SESSION_SUCCESSFUL: i32 = 0;
+pub(crate) const SESSION_RUNNING: i32 = 1;
+pub(crate) const SESSION_PENDING: i32 = 2;
+pub(crate) const SESSION_PAUSED: i32 = 3;
+pub(crate) const SESSION_FAILED: i32 = 4;
 
-pub const PAUSED_WAITING_FOR_NETWORK: i32 = 1;
-pub const PAUSED_BY_USER: i32 = 3;
-pub const PAUSED_UNKNOWN: i32 = 4;
+pub(crate) const PAUSED_WAITING_FOR_NETWORK: i32 = 1;
+pub(crate) const PAUSED_BY_USER: i32 = 3;
+pub(crate) const PAUSED_UNKNOWN: i32 = 4;
 
-pub const ERROR_CANNOT_RESUME: i32 = 0;
-pub const ERROR_FILE_ALREADY_EXISTS: i32 = 2;
-pub const ERROR_FILE_ERROR: i32 = 3;
-pub const ERROR_HTTP_DATA_ERROR: i32 = 4;
-pub const ERROR_INSUFFICIENT_SPACE: i32 = 5;
-pub const ERROR_TOO_MANY_REDIRECTS: i32 = 6;
-pub const ERROR_UNHANDLED_HTTP_CODE: i32 = 7;
-pub const ERROR_UNKNOWN: i32 = 8;
-pub const ERROR_OFFLINE: i32 = 9;
-pub const ERROR_UNSUPPORTED_NETWORK_TYPE: i32 = 10;
+pub(crate) const ERROR_CANNOT_RESUME: i32 = 0;
+pub(crate) const ERROR_FILE_ALREADY_EXISTS: i32 = 2;
+pub(crate) const ERROR_FILE_ERROR: i32 = 3;
+pub(crate) const ERROR_HTTP_DATA_ERROR: i32 = 4;
+pub(crate) const ERROR_INSUFFICIENT_SPACE: i32 = 5;
+pub(crate) const ERROR_TOO_MANY_REDIRECTS: i32 = 6;
+pub(crate) const ERROR_UNHANDLED_HTTP_CODE: i32 = 7;
+pub(crate) const ERROR_UNKNOWN: i32 = 8;
+pub(crate) const ERROR_OFFLINE: i32 = 9;
+pub(crate) const ERROR_UNSUPPORTED_NETWORK_TYPE: i32 = 10;
 
 /// `DownloadInfo.status` for a task state (C.14).
 pub fn legacy_status(state: State) -> i32 {
