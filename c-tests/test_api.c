@@ -614,10 +614,10 @@ static void test_last_error_message(void) {
     mkdir(cache, 0755);
     ohreq_service *svc = th_service(data, 1);
     ohreq_client *cli = th_client(svc, cache, NULL, 0);
-    char *url = malloc(URL_MAX_BYTES + 2);
-    memset(url, 'a', URL_MAX_BYTES + 1);
+    char *url = malloc(OHREQ_URL_MAX_BYTES + 2);
+    memset(url, 'a', OHREQ_URL_MAX_BYTES + 1);
     memcpy(url, "https://127.0.0.1:1/x?", 22);
-    url[URL_MAX_BYTES + 1] = 0;
+    url[OHREQ_URL_MAX_BYTES + 1] = 0;
     ohreq_task *t = NULL;
     CHECK_401(dl(cli, url, "x.bin", &t));
     free(url);
@@ -938,10 +938,10 @@ static void test_download_url_rules(void) {
     CHECK_DL_FAIL(e.cli, NULL, NULL, OHREQ_ERR_PARAMETER, e.cache);
     /* length: 8193 bytes is one too many (checked before anything else) */
     const char *pre = "https://127.0.0.1:1/long.bin?p=";
-    char *url = malloc(URL_MAX_BYTES + 2);
-    memset(url, 'a', URL_MAX_BYTES + 1);
+    char *url = malloc(OHREQ_URL_MAX_BYTES + 2);
+    memset(url, 'a', OHREQ_URL_MAX_BYTES + 1);
     memcpy(url, pre, strlen(pre));
-    url[URL_MAX_BYTES + 1] = 0;
+    url[OHREQ_URL_MAX_BYTES + 1] = 0;
     CHECK_EQ(strlen(url), 8193);
     CHECK_DL_FAIL(e.cli, url, NULL, OHREQ_ERR_PARAMETER, e.cache);
     /* schemes and syntax */
@@ -961,7 +961,7 @@ static void test_download_url_rules(void) {
     CHECK_DL_FAIL(e.cli, "https://127.0.0.1:1/dir/", "internal://cache/", OHREQ_ERR_PARAMETER, e.cache);
 
     /* exactly 8192 bytes is accepted (the transfer itself fails later: port 1) */
-    url[URL_MAX_BYTES] = 0;
+    url[OHREQ_URL_MAX_BYTES] = 0;
     CHECK_EQ(strlen(url), 8192);
     CHECK_CODE(dl(e.cli, url, NULL, &t), OHREQ_OK);
     CHECK(t != (ohreq_task *)&t && t != NULL);
