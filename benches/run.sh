@@ -5,6 +5,7 @@
 #   ROUNDS=N   paired rounds (default 5); the tool that goes first alternates per round
 #   PROFILE=1  afterwards, one `strace -c -f` and one `perf stat` of each ohreq case
 #   KEEP=1     keep the temp dir (data, logs) instead of deleting it
+#   OHREQ=PATH the CLI to measure (default build/ohreq)
 #
 # Prints per-round times, median ratios ohreq/curl and a summary block, which it also
 # writes to benches/last-results.txt. Exits non-zero only when a run is broken (a tool
@@ -17,7 +18,7 @@ KEEP=${KEEP:-0}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive integer" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-OHREQ=$REPO/build/ohreq
+OHREQ=${OHREQ:-$REPO/build/ohreq} # override to benchmark another build
 RESULTS=$REPO/benches/last-results.txt
 BIG_BYTES=$((1024 * 1024 * 1024))
 SMALL_N=1000
@@ -245,7 +246,13 @@ log "warm-up (untimed)"
 run_big_ohreq 1; run_big_curl 1; run_small_ohreq 1; run_small_curl 1
 
 BO=() BC=() BR=() RSS_O=() RSS_C=() SO=() SC=() SCS=() SR=() SRS=()
-log "$ROUNDS paired rounds; times in seconds, ratio = ohreq / curl"
+machine_load() { # load average, and the share of time tasks waited on I/O (PSI, when there)
+    local io=
+    [[ -r /proc/pressure/io ]] && io=", io-wait $(awk '/^some/ { sub("avg10=", "", $2); print $2 }' /proc/pressure/io)%"
+    echo "$(cut -d' ' -f1-3 /proc/loadavg)$io"
+}
+LOAD0=$(machine_load)
+log "$ROUNDS paired rounds; times in seconds, ratio = ohreq / curl (machine load: $LOAD0)"
 printf '%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s\n' round first \
     "1G ohreq" "1G curl+s" ratio "sm ohreq" "sm curl" "sm curl+s" r r+s
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -276,6 +283,8 @@ printf '%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s\n' median "" \
     "$(median "${SR[@]}")" "$(median "${SRS[@]}")"
 echo "peak RSS per round (MiB): ohreq $(for k in "${RSS_O[@]}"; do printf '%s ' "$(mib "$k")"; done)| curl $(for k in "${RSS_C[@]}"; do printf '%s ' "$(mib "$k")"; done)"
 
+LOAD1=$(machine_load)
+
 # ---------------------------------------------------------------- optional profile
 if [[ $PROFILE == 1 ]]; then
     if command -v strace >/dev/null; then
@@ -291,12 +300,14 @@ if [[ $PROFILE == 1 ]]; then
     if command -v perf >/dev/null; then
         fresh_out
         log "perf stat: ohreq get 1 GiB"
-        perf stat -e task-clock,context-switches,page-faults -- \
-            "$OHREQ" get --quiet --allow-http -d "$OUT" "$BIG_URL" 2>&1 | grep -Ev '^\s*$' || true
+        perf stat -o "$LOGS/perf-big" -e task-clock,context-switches,page-faults -- \
+            "$OHREQ" get --quiet --allow-http -d "$OUT" "$BIG_URL" || true
+        grep -Ev '^\s*$|^#|counter stats' "$LOGS/perf-big" || true
         fresh_out
         log "perf stat: ohreq get $SMALL_N x 16 KiB"
-        perf stat -e task-clock,context-switches,page-faults -- \
-            "$OHREQ" get --quiet --allow-http --parallel "$PAR" -d "$OUT" "${SMALL_URLS[@]}" 2>&1 | grep -Ev '^\s*$' || true
+        perf stat -o "$LOGS/perf-small" -e task-clock,context-switches,page-faults -- \
+            "$OHREQ" get --quiet --allow-http --parallel "$PAR" -d "$OUT" "${SMALL_URLS[@]}" || true
+        grep -Ev '^\s*$|^#|counter stats' "$LOGS/perf-small" || true
     fi
     rm -rf "$OUT"
 fi
@@ -311,6 +322,7 @@ summary=$(
     echo "peak RSS ohreq get 1 GiB: $rss_o MiB (target < 32 MiB); curl: $rss_c MiB"
     echo "medians (s): 1 GiB ohreq $(median "${BO[@]}") curl+sync $(median "${BC[@]}");" \
         "small ohreq $(median "${SO[@]}") curl $(median "${SC[@]}") curl+sync $(median "${SCS[@]}")"
+    echo "machine load before / after the rounds (loadavg 1/5/15 min, io-wait avg10): $LOAD0 / $LOAD1"
     echo "($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r), $(curl --version | head -1 | cut -d' ' -f1-2), nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), out dir fs $(df -PT "$WORK" | awk 'NR == 2 { print $2 }'))"
 )
 echo

@@ -66,6 +66,7 @@ void th_server_start(th_server *s) {
     snprintf(s->root, sizeof s->root, "%s/root", dir);
     snprintf(s->certs, sizeof s->certs, "%s/certs", dir);
     snprintf(portfile, sizeof portfile, "%s/ports", dir);
+    snprintf(s->port_file, sizeof s->port_file, "%s", portfile);
     mkdir(s->root, 0755);
     const char *bin = getenv("OHREQ_TESTSERVER");
     if (!bin) bin = "target/release/testserver";
@@ -487,4 +488,15 @@ ohreq_service *th_service_max(const char *data, uint32_t max_running) {
     ohreq_service_options_free(o);
     if (!svc) exit(2);
     return svc;
+}
+
+/* ---- HTTP/2 (added for test_http2) ---- */
+
+int th_server_h2_port(const th_server *s) {
+    FILE *f = fopen(s->port_file, "r");
+    if (!f) return -1;
+    int http = 0, https = 0, h2 = -1;
+    if (fscanf(f, "http=%d https=%d h2=%d", &http, &https, &h2) != 3) h2 = -1;
+    fclose(f);
+    return h2;
 }

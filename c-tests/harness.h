@@ -75,6 +75,7 @@ typedef struct {
     char root[512];    /* files served under /files/ */
     char certs[512];   /* ca.pem, other-ca.pem */
     pid_t pid;
+    char port_file[600]; /* "http=P https=P h2=P", written by the server */
 } th_server;
 
 /* Starts target/release/testserver (or $OHREQ_TESTSERVER) on a fresh root. Exits on failure. */
@@ -169,5 +170,11 @@ long long th_wait_file_size(const char *path, long long min, int timeout_ms);
 int th_wait_gone(const char *path, int timeout_ms);
 /* A service (thread dispatch) on `data` with at most `max_running` concurrent transfers. */
 ohreq_service *th_service_max(const char *data, uint32_t max_running);
+
+/* ---- HTTP/2 (added for test_http2) ---- */
+
+/* The port of the server's HTTP/2 listener (TLS, ALPN "h2" only), read from its port file;
+ * -1 if the server does not announce one. */
+int th_server_h2_port(const th_server *s);
 
 #endif

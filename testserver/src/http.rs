@@ -144,6 +144,14 @@ impl Request {
     }
 }
 
+/// Splits a request target into its (still percent-encoded) path and raw query.
+pub fn split_target(target: &str) -> (String, String) {
+    match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (target.to_string(), String::new()),
+    }
+}
+
 pub enum HeadError {
     /// Connection-level failure or timeout: just close.
     Io,
@@ -228,10 +236,7 @@ pub fn read_head<R: BufRead>(r: &mut R) -> Result<Option<Request>, HeadError> {
         "HTTP/1.0" => true,
         _ => return Err(HeadError::Bad("unsupported HTTP version")),
     };
-    let (path, raw_query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target.to_string(), String::new()),
-    };
+    let (path, raw_query) = split_target(target);
 
     let mut raw_lines = vec![request_line.clone()];
     let mut headers = Vec::new();
@@ -403,6 +408,32 @@ pub struct Faults {
     pub stall_secs: u64,
 }
 
+/// How a response body ends once the faults are applied.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Ending {
+    /// The whole body is sent.
+    Complete,
+    /// Stop after the cut and hold the connection (or stream) open.
+    Stall,
+    /// Abort the connection (or reset the stream) after the cut.
+    Drop,
+}
+
+impl Faults {
+    /// How many of a `total`-byte body's bytes are sent, and what happens
+    /// then. The earliest fault wins; a stall at the same offset beats a drop.
+    pub fn cut(&self, total: u64) -> (u64, Ending) {
+        let stall = self.stall_after.map(|n| n.min(total));
+        let drop = self.drop_after.map(|n| n.min(total));
+        match (stall, drop) {
+            (Some(s), Some(d)) if d < s => (d, Ending::Drop),
+            (Some(s), _) => (s, Ending::Stall),
+            (None, Some(d)) => (d, Ending::Drop),
+            (None, None) => (total, Ending::Complete),
+        }
+    }
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -534,29 +565,22 @@ pub fn write_response(
     }
 
     let faults = resp.faults;
-    let total = resp.body.len();
-    // The earliest fault wins; a stall at the same offset beats a drop.
-    let stall = faults.stall_after.map(|n| n.min(total));
-    let drop = faults.drop_after.map(|n| n.min(total));
-    let cut = match (stall, drop) {
-        (Some(s), Some(d)) => s.min(d),
-        (Some(s), None) => s,
-        (None, Some(d)) => d,
-        (None, None) => total,
-    };
-    let stalling = stall.is_some_and(|s| s == cut);
+    let (cut, ending) = faults.cut(resp.body.len());
 
     send_body(&mut sink, resp.body, cut, faults.rate)?;
     sink.flush()?;
 
-    if stalling {
-        stall_connection(sink.conn, faults.stall_secs);
-        sink.conn.abort();
-        return Ok(After::Aborted);
-    }
-    if drop.is_some() {
-        sink.conn.abort();
-        return Ok(After::Aborted);
+    match ending {
+        Ending::Stall => {
+            stall_connection(sink.conn, faults.stall_secs);
+            sink.conn.abort();
+            return Ok(After::Aborted);
+        }
+        Ending::Drop => {
+            sink.conn.abort();
+            return Ok(After::Aborted);
+        }
+        Ending::Complete => {}
     }
     if framing == Framing::Chunked {
         sink.conn.write_all(b"0\r\n\r\n")?;
@@ -837,6 +861,21 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,3-4", 100), Ignore);
         assert_eq!(parse_range("items=0-1", 100), Ignore);
         assert_eq!(parse_range("bytes=x-1", 100), Ignore);
+    }
+
+    #[test]
+    fn fault_cut() {
+        let f = |stall, drop| Faults {
+            stall_after: stall,
+            drop_after: drop,
+            ..Faults::default()
+        };
+        assert_eq!(f(None, None).cut(10), (10, Ending::Complete));
+        assert_eq!(f(None, Some(4)).cut(10), (4, Ending::Drop));
+        assert_eq!(f(None, Some(40)).cut(10), (10, Ending::Drop));
+        assert_eq!(f(Some(3), Some(4)).cut(10), (3, Ending::Stall));
+        assert_eq!(f(Some(4), Some(4)).cut(10), (4, Ending::Stall));
+        assert_eq!(f(Some(5), Some(4)).cut(10), (4, Ending::Drop));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Entry {
     pub range: Option<String>,
     pub if_range: Option<String>,
     pub tls: bool,
+    /// Served over HTTP/2: the line gets a trailing ` h2=1`.
+    pub h2: bool,
     pub served: Arc<AtomicU64>,
 }
 
@@ -72,14 +74,15 @@ impl Shared {
         for e in log.iter() {
             let _ = writeln!(
                 out,
-                "{} {} {} range={} if-range={} tls={} served={}",
+                "{} {} {} range={} if-range={} tls={} served={}{}",
                 e.conn_id,
                 e.method,
                 e.target,
                 e.range.as_deref().unwrap_or("-"),
                 e.if_range.as_deref().unwrap_or("-"),
                 u8::from(e.tls),
-                e.served.load(Ordering::SeqCst)
+                e.served.load(Ordering::SeqCst),
+                if e.h2 { " h2=1" } else { "" }
             );
         }
         if clear {

@@ -1,8 +1,13 @@
-//! Loopback HTTP/HTTPS test server with fault injection for ohreq's tests.
+//! Loopback HTTP/HTTPS test server with fault injection for ohreq's tests:
+//! HTTP/1.1 in plain text and over TLS, and HTTP/2 over TLS (ALPN "h2").
 //!
 //! Usage: testserver --root DIR [--port-file FILE] [--cert-dir DIR] [--bind ADDR]
+//!
+//! The ports are printed, and written to the port file, as one line
+//! `http=P https=P h2=P`. `/__log` lines of HTTP/2 requests end in ` h2=1`.
 
 mod http;
+mod http2;
 mod log;
 mod routes;
 mod tls;
@@ -93,13 +98,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let certs = tls::generate(&cert_dir)
         .map_err(|e| format!("certificates in {}: {e}", cert_dir.display()))?;
     let acceptor = Arc::new(tls::acceptor(&certs)?);
+    let h2_acceptor = Arc::new(tls::h2_acceptor(&certs)?);
 
     let http = TcpListener::bind((args.bind, 0))?;
     let https = TcpListener::bind((args.bind, 0))?;
+    let h2 = TcpListener::bind((args.bind, 0))?;
+    // Readers parse the start with `http=%d https=%d`: only ever append.
     let line = format!(
-        "http={} https={}",
+        "http={} https={} h2={}",
         http.local_addr()?.port(),
-        https.local_addr()?.port()
+        https.local_addr()?.port(),
+        h2.local_addr()?.port()
     );
 
     let shared = Arc::new(Shared::new(root));
@@ -111,6 +120,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let shared = shared.clone();
         thread::spawn(move || accept_loop(https, shared, Some(acceptor)))
     };
+    let h2 = http2::spawn(h2, shared.clone(), h2_acceptor)?;
 
     // Listening sockets already accept connections into the backlog, so
     // announcing the ports now is safe.
@@ -121,6 +131,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let _ = plain.join();
     let _ = secure.join();
+    let _ = h2.join();
     Err("accept loops ended".into())
 }
 
@@ -192,6 +203,7 @@ fn serve_request(reader: &mut BufReader<Conn>, shared: &Shared, conn_id: u64) ->
             range: req.header("range").map(str::to_string),
             if_range: req.header("if-range").map(str::to_string),
             tls,
+            h2: false,
             served: served.clone(),
         });
     }
@@ -201,10 +213,7 @@ fn serve_request(reader: &mut BufReader<Conn>, shared: &Shared, conn_id: u64) ->
     }
     let mut hasher = (req.path == "/echo").then(Sha256::new);
     let echo = match http::read_body(reader, req.body, hasher.as_mut()) {
-        Ok(len) => hasher.map(|h| EchoBody {
-            len,
-            sha256_hex: h.finish().iter().map(|b| format!("{b:02x}")).collect(),
-        }),
+        Ok(len) => hasher.map(|h| EchoBody::new(len, h)),
         Err(HeadError::Bad(why)) => {
             let resp = Response::text(400, format!("bad request: {why}\n"));
             let _ = http::write_response(reader.get_mut(), resp, false, true, &served);

@@ -1,10 +1,13 @@
-//! Endpoints. Each handler turns a parsed request into a `Response`; the
-//! connection loop in main.rs does the I/O.
+//! Endpoints. Each handler turns a parsed request into a `Response`; it is
+//! transport-independent: the HTTP/1.1 connection loop in main.rs and the
+//! HTTP/2 streams in http2.rs do the I/O.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
+
+use openssl::sha::Sha256;
 
 use crate::http::{
     Body, Faults, Framing, RangeSpec, Request, Response, http_date, parse_range, percent_decode,
@@ -20,6 +23,15 @@ const DEFAULT_STALL_SECS: u64 = 120;
 pub struct EchoBody {
     pub len: u64,
     pub sha256_hex: String,
+}
+
+impl EchoBody {
+    pub fn new(len: u64, hasher: Sha256) -> EchoBody {
+        EchoBody {
+            len,
+            sha256_hex: hasher.finish().iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
 }
 
 pub fn handle(shared: &Shared, req: &Request, echo: Option<EchoBody>) -> Response {

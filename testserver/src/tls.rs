@@ -12,7 +12,9 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
+use openssl::ssl::{
+    AlpnError, SslAcceptor, SslAcceptorBuilder, SslMethod, SslVersion, select_next_proto,
+};
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
@@ -127,12 +129,26 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     fs::rename(&tmp, path)
 }
 
-/// TLS 1.2+ acceptor. No ALPN is offered, so clients fall back to HTTP/1.1.
-pub fn acceptor(certs: &Certs) -> Result<SslAcceptor, Box<dyn Error>> {
+fn builder(certs: &Certs) -> Result<SslAcceptorBuilder, Box<dyn Error>> {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
     b.set_min_proto_version(Some(SslVersion::TLS1_2))?;
     b.set_private_key(&certs.server_key)?;
     b.set_certificate(&certs.server_cert)?;
     b.check_private_key()?;
+    Ok(b)
+}
+
+/// TLS 1.2+ acceptor. No ALPN is offered, so clients fall back to HTTP/1.1.
+pub fn acceptor(certs: &Certs) -> Result<SslAcceptor, Box<dyn Error>> {
+    Ok(builder(certs)?.build())
+}
+
+/// TLS 1.2+ acceptor for the HTTP/2 listener: ALPN offers only "h2", and a
+/// client that does not offer it gets a fatal no_application_protocol alert.
+pub fn h2_acceptor(certs: &Certs) -> Result<SslAcceptor, Box<dyn Error>> {
+    let mut b = builder(certs)?;
+    b.set_alpn_select_callback(|_, client| {
+        select_next_proto(b"\x02h2", client).ok_or(AlpnError::ALERT_FATAL)
+    });
     Ok(b.build())
 }

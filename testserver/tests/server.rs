@@ -1,5 +1,6 @@
 //! End-to-end tests: start the real binary on a temp root and talk to it
-//! with a tiny raw HTTP/1.1 client (plain TCP and openssl TLS).
+//! with a tiny raw HTTP/1.1 client (plain TCP and openssl TLS), and over
+//! HTTP/2 with the system curl (when it has HTTP2 support).
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -20,6 +21,7 @@ struct Server {
     dir: PathBuf,
     http: u16,
     https: u16,
+    h2: u16,
 }
 
 impl Drop for Server {
@@ -71,18 +73,30 @@ impl Server {
             dir,
             http: 0,
             https: 0,
+            h2: 0,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(s) = fs::read_to_string(&port_file) {
+                // C readers scan "http=%d https=%d": that prefix must stay.
+                assert!(s.starts_with("http="), "bad port file {s:?}");
+                let keys: Vec<&str> = s
+                    .split_whitespace()
+                    .map(|p| p.split_once('=').unwrap().0)
+                    .collect();
+                assert_eq!(keys, ["http", "https", "h2"], "bad port file {s:?}");
                 for part in s.split_whitespace() {
                     match part.split_once('=') {
                         Some(("http", p)) => server.http = p.parse().unwrap(),
                         Some(("https", p)) => server.https = p.parse().unwrap(),
+                        Some(("h2", p)) => server.h2 = p.parse().unwrap(),
                         _ => panic!("bad port file {s:?}"),
                     }
                 }
-                assert!(server.http != 0 && server.https != 0, "bad port file {s:?}");
+                assert!(
+                    server.http != 0 && server.https != 0 && server.h2 != 0,
+                    "bad port file {s:?}"
+                );
                 return server;
             }
             assert!(Instant::now() < deadline, "server did not start");
@@ -660,4 +674,355 @@ fn missing_root_fails() {
         .unwrap();
     assert!(!status.success());
     let _ = fs::remove_dir_all(dir);
+}
+
+// ---- HTTP/2 (curl --http2 against the h2 listener) ----
+
+/// Whether the system curl can speak HTTP/2; the h2 tests skip otherwise.
+fn curl_has_http2() -> bool {
+    let out = Command::new("curl").arg("--version").output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let v = String::from_utf8_lossy(&o.stdout);
+            v.lines()
+                .any(|l| l.starts_with("Features:") && l.split(' ').any(|f| f == "HTTP2"))
+        }
+        _ => false,
+    }
+}
+
+macro_rules! require_curl_http2 {
+    () => {
+        if !curl_has_http2() {
+            eprintln!("SKIP: system curl lacks HTTP2 support");
+            return;
+        }
+    };
+}
+
+struct Curl {
+    code: Option<i32>,
+    /// `-w` output.
+    info: String,
+    stderr: String,
+}
+
+impl Server {
+    fn h2_url(&self, target: &str) -> String {
+        format!("https://127.0.0.1:{}{target}", self.h2)
+    }
+
+    /// Runs curl over HTTP/2 against the h2 listener, bounded in time.
+    fn curl(&self, args: &[&str]) -> Curl {
+        let out = Command::new("curl")
+            .args(["-sS", "--http2", "--noproxy", "*"])
+            .args(["--connect-timeout", "10", "--max-time", "60"])
+            .arg("--cacert")
+            .arg(self.cert("ca.pem"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Curl {
+            code: out.status.code(),
+            info: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn out(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Header lines curl dumped with -D (lower-case names over h2).
+fn dumped_header(path: &PathBuf, name: &str) -> Option<String> {
+    fs::read_to_string(path).unwrap().lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn h2_get_range_status_and_log() {
+    require_curl_http2!();
+    let s = Server::start();
+    s.text("/__log?clear=1");
+    let (body, head) = (s.out("body"), s.out("head"));
+    let (body_s, head_s) = (body.to_str().unwrap(), head.to_str().unwrap());
+    let fmt = "%{http_version} %{http_code}";
+
+    // Full GET: HTTP/2, no reason phrase, same headers as HTTP/1.1.
+    let url = s.h2_url("/files/data.bin");
+    let c = s.curl(&["-o", body_s, "-D", head_s, "-w", fmt, &url]);
+    assert_eq!(
+        (c.code, c.info.as_str()),
+        (Some(0), "2 200"),
+        "{}",
+        c.stderr
+    );
+    assert_eq!(fs::read(&body).unwrap(), data());
+    let first = fs::read_to_string(&head).unwrap();
+    assert!(first.starts_with("HTTP/2 200 \r\n"), "{first}");
+    let len = DATA_LEN.to_string();
+    assert_eq!(
+        dumped_header(&head, "content-length").as_deref(),
+        Some(&*len)
+    );
+    assert_eq!(
+        dumped_header(&head, "content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        dumped_header(&head, "accept-ranges").as_deref(),
+        Some("bytes")
+    );
+    let etag = dumped_header(&head, "etag").unwrap();
+    let lm = dumped_header(&head, "last-modified").unwrap();
+    // HTTP/1.1 advertises the same validators.
+    let h1 = s.get("/files/data.bin", &[]);
+    assert_eq!(h1.header("etag"), Some(etag.as_str()));
+    assert_eq!(h1.header("last-modified"), Some(lm.as_str()));
+
+    // Range, then If-Range with the right and a wrong validator.
+    for (if_range, code, want) in [
+        (None, "206", &data()[1000..2000]),
+        (Some(etag.as_str()), "206", &data()[1000..2000]),
+        (Some("\"other\""), "200", &data()[..]),
+    ] {
+        let mut args = vec!["-o", body_s, "-D", head_s, "-w", fmt];
+        args.extend(["-H", "Range: bytes=1000-1999"]);
+        let ir = if_range.map(|v| format!("If-Range: {v}"));
+        if let Some(h) = &ir {
+            args.extend(["-H", h]);
+        }
+        args.push(&url);
+        let c = s.curl(&args);
+        assert_eq!(c.info, format!("2 {code}"), "{if_range:?} {}", c.stderr);
+        assert_eq!(fs::read(&body).unwrap(), want, "{if_range:?}");
+        if code == "206" {
+            let cr = format!("bytes 1000-1999/{DATA_LEN}");
+            assert_eq!(dumped_header(&head, "content-range"), Some(cr));
+        }
+    }
+    let c = s.curl(&["-o", body_s, "-D", head_s, "-w", fmt, "-r", "999999-", &url]);
+    assert_eq!(c.info, "2 416");
+    let cr = format!("bytes */{DATA_LEN}");
+    assert_eq!(dumped_header(&head, "content-range"), Some(cr));
+
+    // Query switches, status codes, 404, redirects.
+    let q = s.h2_url("/files/data.bin?norange&noetag&nolm");
+    let c = s.curl(&[
+        "-o",
+        body_s,
+        "-D",
+        head_s,
+        "-H",
+        "Range: bytes=0-9",
+        "-w",
+        fmt,
+        &q,
+    ]);
+    assert_eq!(c.info, "2 200");
+    for h in ["accept-ranges", "etag", "last-modified"] {
+        assert_eq!(dumped_header(&head, h), None, "{h}");
+    }
+    for (target, want) in [
+        ("/files/nope.bin", "2 404"),
+        ("/files/../etc/passwd", "2 403"),
+        ("/status/503", "2 503"),
+        ("/status/204", "2 204"),
+        ("/files/hello.txt?status=410", "2 410"),
+        ("/redirect/1", "2 302"),
+    ] {
+        let c = s.curl(&["-o", body_s, "-w", fmt, "--path-as-is", &s.h2_url(target)]);
+        assert_eq!(c.info, want, "{target}: {}", c.stderr);
+    }
+    let url = s.h2_url("/redirect/2?to=/files/hello.txt");
+    let c = s.curl(&[
+        "-L",
+        "-o",
+        body_s,
+        "-w",
+        "%{http_version} %{num_redirects}",
+        &url,
+    ]);
+    assert_eq!(c.info, "2 3");
+    assert_eq!(fs::read(&body).unwrap(), b"hello world\n");
+    // HEAD: headers (with the length) and no body.
+    let c = s.curl(&["-I", "-o", head_s, "-w", fmt, &s.h2_url("/files/hello.txt")]);
+    assert_eq!(c.info, "2 200");
+    assert_eq!(
+        dumped_header(&head, "content-length").as_deref(),
+        Some("12")
+    );
+    // Request bodies reach /echo.
+    let c = s.curl(&["--data-binary", "abc", &s.h2_url("/echo")]);
+    assert!(c.info.contains("POST /echo HTTP/2\n"), "{}", c.info);
+    assert!(c.info.contains("body-length: 3\n"), "{}", c.info);
+
+    // The log marks h2 requests with tls=1 and a trailing h2=1.
+    s.get("/files/hello.txt?plain", &[]);
+    let log = s.text("/__log");
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {log}"))
+            .to_string()
+    };
+    assert!(
+        line(" GET /files/data.bin range=- ")
+            .ends_with(&format!(" range=- if-range=- tls=1 served={DATA_LEN} h2=1")),
+        "{log}"
+    );
+    assert!(
+        line("range=bytes=1000-1999 if-range=-").ends_with(" tls=1 served=1000 h2=1"),
+        "{log}"
+    );
+    assert!(line("?plain").ends_with(" tls=0 served=12"), "{log}");
+}
+
+#[test]
+fn h2_concurrent_streams_share_a_connection() {
+    require_curl_http2!();
+    let s = Server::start();
+    s.text("/__log?clear=1");
+    let (a, b) = (s.out("a"), s.out("b"));
+    // Throttled to ~0.5 s each, so the two transfers overlap.
+    let (ua, ub) = (
+        s.h2_url("/files/data.bin?rate=600000&n=a"),
+        s.h2_url("/files/data.bin?rate=600000&n=b"),
+    );
+    let t0 = Instant::now();
+    let c = s.curl(&[
+        "-Z",
+        "--parallel-max",
+        "2",
+        "-w",
+        "%{http_version}\n",
+        "-o",
+        a.to_str().unwrap(),
+        &ua,
+        "-o",
+        b.to_str().unwrap(),
+        &ub,
+    ]);
+    let took = t0.elapsed();
+    assert_eq!(
+        (c.code, c.info.as_str()),
+        (Some(0), "2\n2\n"),
+        "{}",
+        c.stderr
+    );
+    assert_eq!(fs::read(&a).unwrap(), data());
+    assert_eq!(fs::read(&b).unwrap(), data());
+    // Sequential would take about a second.
+    assert!(took < Duration::from_millis(900), "{took:?}");
+
+    let log = s.text("/__log");
+    let conns: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("/files/data.bin") && l.ends_with(" h2=1"))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(conns.len(), 2, "{log}");
+    assert_eq!(conns[0], conns[1], "not multiplexed: {log}");
+
+    // Separate clients at once work too.
+    let runs: Vec<_> = (0..2)
+        .map(|i| {
+            let out = s.out(&format!("p{i}"));
+            let url = s.h2_url(&format!("/files/data.bin?p={i}"));
+            let ca = s.cert("ca.pem");
+            thread::spawn(move || {
+                let st = Command::new("curl")
+                    .args(["-sS", "--http2", "--noproxy", "*", "--max-time", "60"])
+                    .arg("--cacert")
+                    .arg(ca)
+                    .arg("-o")
+                    .arg(&out)
+                    .arg(url)
+                    .status()
+                    .unwrap();
+                (st.success(), fs::read(&out).unwrap_or_default())
+            })
+        })
+        .collect();
+    for r in runs {
+        let (ok, body) = r.join().unwrap();
+        assert!(ok);
+        assert_eq!(body, data());
+    }
+}
+
+#[test]
+fn h2_faults_reset_the_stream() {
+    require_curl_http2!();
+    let s = Server::start();
+    s.text("/__log?clear=1");
+    let body = s.out("body");
+    let body_s = body.to_str().unwrap();
+    let fmt = "%{http_code} %{size_download}";
+
+    // drop=N: N bytes, then RST_STREAM INTERNAL_ERROR (curl exit 92).
+    let url = s.h2_url("/files/data.bin?drop=100000");
+    let c = s.curl(&["-o", body_s, "-w", fmt, &url]);
+    assert_eq!(c.code, Some(92), "{}", c.stderr);
+    assert!(c.stderr.contains("INTERNAL_ERROR"), "{}", c.stderr);
+    assert_eq!(c.info, "200 100000");
+    assert_eq!(fs::read(&body).unwrap(), &data()[..100_000]);
+
+    // times/key: only the first request with the key is faulty, and the
+    // counter is shared with HTTP/1.1.
+    let target = "/files/data.bin?drop=10&times=2&key=k";
+    let c = s.curl(&["-o", body_s, "-w", fmt, &s.h2_url(target)]);
+    assert_eq!((c.code, c.info.as_str()), (Some(92), "200 10"));
+    assert!(!s.get(target, &[]).complete);
+    let c = s.curl(&["-o", body_s, "-w", fmt, &s.h2_url(target)]);
+    assert_eq!(c.code, Some(0), "{}", c.stderr);
+    assert_eq!(fs::read(&body).unwrap(), data());
+
+    // The connection survives a reset stream: later streams on it work.
+    let c = s.curl(&[
+        "-o",
+        body_s,
+        &s.h2_url("/files/data.bin?drop=5"),
+        "-o",
+        body_s,
+        "-w",
+        "%{http_code} %{size_download}\n",
+        &s.h2_url("/files/hello.txt"),
+    ]);
+    assert!(c.info.ends_with("200 12\n"), "{:?} {}", c.info, c.stderr);
+
+    // stall: bytes, then silence until stall_secs, then a reset.
+    let t0 = Instant::now();
+    let url = s.h2_url("/files/data.bin?stall=1000&stall_secs=1");
+    let c = s.curl(&["-o", body_s, "-w", fmt, &url]);
+    assert_eq!((c.code, c.info.as_str()), (Some(92), "200 1000"));
+    assert!(t0.elapsed() >= Duration::from_millis(900));
+
+    // rate throttles.
+    let t0 = Instant::now();
+    let c = s.curl(&[
+        "-o",
+        body_s,
+        "-w",
+        fmt,
+        &s.h2_url("/files/data.bin?rate=1000000"),
+    ]);
+    assert_eq!(c.info, format!("200 {DATA_LEN}"));
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+
+    // Without "h2" in the client's ALPN the handshake fails.
+    let c = s.curl(&["--http1.1", &s.h2_url("/files/hello.txt")]);
+    assert_eq!(c.code, Some(35), "{}", c.stderr);
+
+    let log = s.text("/__log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("?drop=100000 ") && l.ends_with(" tls=1 served=100000 h2=1")),
+        "{log}"
+    );
 }
