@@ -300,21 +300,26 @@ static int cmd_get(int argc, char **argv) {
         refresh(t); /* it may have finished before we subscribed */
     }
 
+    /* Events drive the outcome (each task was refreshed once after subscribing, so nothing
+     * that happened before is missed); snapshots are only taken to draw the bars. */
     int tty = isatty(2) && !quiet;
     int fd = ohreq_service_event_fd(svc), first = 1, open_count;
+    long long last_draw = 0;
     do {
         struct pollfd p = {fd, POLLIN, 0};
         (void)poll(&p, 1, 200);
         size_t delivered = 0;
         if (ohreq_service_dispatch(svc, &delivered) != OHREQ_OK) break;
+        int redraw = tty && now_ms() - last_draw >= 200;
         open_count = 0;
         for (int i = 0; i < n_urls; i++) {
-            if (ts[i].task && ts[i].done == 0) refresh(&ts[i]);
+            if (redraw && ts[i].task && ts[i].done == 0) refresh(&ts[i]);
             if (ts[i].done == 0) open_count++;
         }
-        if (tty) {
+        if (redraw || (tty && open_count == 0)) {
             draw(ts, n_urls, first);
             first = 0;
+            last_draw = now_ms();
         }
     } while (open_count > 0);
 

@@ -9,6 +9,9 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 
+/// Body bytes are gathered up to this size before a write (TLS hands them over in 16 KiB).
+const WRITE_BATCH: usize = 512 << 10;
+
 /// A failure the callbacks detected themselves (curl then reports a write error).
 #[derive(Debug)]
 pub enum LocalFailure {
@@ -38,8 +41,10 @@ impl LocalFailure {
 pub struct DownloadSink {
     pub ticket: Ticket,
     pub file: Arc<File>,
-    /// Bytes in the part file (its logical length).
+    /// Bytes of the body so far (the part file's length once `pending` is flushed).
     pub written: u64,
+    /// Body bytes not yet handed to the kernel: few large writes instead of many small ones.
+    pending: Vec<u8>,
     /// Where this attempt asked the server to start (0 for a plain GET).
     requested_from: u64,
     /// Offset into the resource of the part file's first byte (user range `begins`).
@@ -73,6 +78,7 @@ impl DownloadSink {
             ticket,
             file,
             written,
+            pending: Vec::new(),
             requested_from,
             base,
             user_range,
@@ -85,6 +91,16 @@ impl DownloadSink {
             failure: None,
             reporter,
         }
+    }
+
+    /// Hands buffered body bytes to the kernel; afterwards the file holds `written` bytes.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let r = (&*self.file).write_all(&self.pending);
+        self.pending.clear();
+        r
     }
 
     pub fn got_response(&self) -> bool {
@@ -111,6 +127,7 @@ impl DownloadSink {
             }
             if self.written > 0 {
                 // The server sent the whole resource (changed, or ranges unsupported).
+                self.pending.clear();
                 self.file.set_len(0).map_err(LocalFailure::Io)?;
                 self.written = 0;
                 // The stored resume point no longer describes the file.
@@ -147,17 +164,28 @@ impl Handler for DownloadSink {
     }
 
     fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        if self.failure.is_some() {
+            return Ok(0); // a failed flush: abort the transfer
+        }
         let status = self.head.as_ref().map_or(0, |h| h.status);
         if !(200..300).contains(&status) {
             // An error or unfollowed redirect body never reaches the part file.
             self.failure = Some(LocalFailure::Status(status));
             return Ok(0);
         }
-        match (&*self.file).write_all(data) {
-            Ok(()) => {
-                self.written += data.len() as u64;
-                Ok(data.len())
+        self.written += data.len() as u64;
+        let result = if self.pending.is_empty() && data.len() >= WRITE_BATCH {
+            (&*self.file).write_all(data)
+        } else {
+            self.pending.extend_from_slice(data);
+            if self.pending.len() >= WRITE_BATCH {
+                self.flush()
+            } else {
+                Ok(())
             }
+        };
+        match result {
+            Ok(()) => Ok(data.len()),
             Err(e) => {
                 self.failure = Some(LocalFailure::Io(e));
                 Ok(0)

@@ -2,10 +2,13 @@
 //! (curl_multi_poll + wakeup; no thread per transfer). The engine knows nothing of clients or
 //! permissions: it runs `TransferSpec`s and reports through a `Reporter`.
 
+mod body;
 mod download;
 mod errors;
 mod response;
+mod upload;
 
+pub use body::{FilePart, mime_from_name};
 pub use errors::{is_no_space, is_retryable, reason_for_curl};
 pub use response::ResponseHead;
 
@@ -70,11 +73,44 @@ pub struct TransferSpec {
     pub max_speed: u64,
     pub ca_file: Option<PathBuf>,
     pub user_agent: String,
+    /// Some for uploads: the requests to send, in order (the download fields are unused).
+    pub upload: Option<UploadPlan>,
+}
+
+/// What an upload sends: requests run one after another, starting at `first`.
+#[derive(Clone, Debug)]
+pub struct UploadPlan {
+    pub requests: Vec<UploadRequest>,
+    pub first: usize,
+}
+
+/// One upload request: a multipart form carrying fields and files, or one file's bytes.
+#[derive(Clone, Debug)]
+pub enum UploadRequest {
+    Multipart {
+        fields: Vec<(String, String)>,
+        files: Vec<FilePart>,
+    },
+    Raw(FilePart),
+}
+
+impl UploadRequest {
+    /// Indices (in the task's file list) of the files this request carries.
+    pub fn file_indices(&self) -> Vec<usize> {
+        match self {
+            UploadRequest::Multipart { files, .. } => files.iter().map(|f| f.index).collect(),
+            UploadRequest::Raw(f) => vec![f.index],
+        }
+    }
 }
 
 /// How a transfer ended.
 #[derive(Debug)]
 pub enum Outcome {
+    /// Every upload request got a 2xx answer; `bytes` of file content were sent.
+    Uploaded {
+        bytes: u64,
+    },
     /// The whole body is in the part file (written, not yet synced).
     Done {
         file: Arc<File>,
@@ -110,6 +146,10 @@ pub trait Reporter: Send + Sync {
     /// A retry is due after a network error; return false to fail instead (e.g. offline).
     fn retry(&self, t: Ticket, tries: u32) -> bool;
     fn finished(&self, t: Ticket, outcome: Outcome);
+    /// Upload progress: file-content bytes sent so far in this run, per file index.
+    fn upload_progress(&self, t: Ticket, sent: &[(usize, u64)]);
+    /// An upload request was answered (any status): its files, head and (bounded) body.
+    fn upload_reply(&self, t: Ticket, files: &[usize], head: &ResponseHead, body: &[u8]);
 }
 
 enum Command {
@@ -214,6 +254,7 @@ struct Loop {
     rx: Receiver<Command>,
     reporter: Arc<dyn Reporter>,
     active: HashMap<TaskId, Active>,
+    uploads: HashMap<TaskId, upload::ActiveUpload>,
     shutting_down: bool,
 }
 
@@ -224,6 +265,7 @@ impl Loop {
             rx,
             reporter,
             active: HashMap::new(),
+            uploads: HashMap::new(),
             shutting_down: false,
         }
     }
@@ -234,13 +276,19 @@ impl Loop {
                 self.command(cmd);
             }
             if self.shutting_down {
-                let ids: Vec<TaskId> = self.active.keys().copied().collect();
+                let ids: Vec<TaskId> = self
+                    .active
+                    .keys()
+                    .chain(self.uploads.keys())
+                    .copied()
+                    .collect();
                 for id in ids {
                     self.cancel(id);
                 }
                 return;
             }
             self.start_due_retries();
+            self.start_due_upload_retries();
             if let Err(e) = self.multi.perform() {
                 log::error!("engine: curl_multi_perform failed: {e}");
             }
@@ -259,6 +307,9 @@ impl Loop {
             Command::Start(spec) => self.begin(spec),
             Command::Cancel(id) => self.cancel(id),
             Command::SetMaxSpeed(id, speed) => {
+                if let Some(u) = self.uploads.get_mut(&id) {
+                    u.set_max_speed(speed);
+                }
                 if let Some(a) = self.active.get_mut(&id) {
                     a.spec.max_speed = speed;
                     if a.handle.is_some() {
@@ -280,9 +331,12 @@ impl Loop {
 
     fn begin(&mut self, spec: Box<TransferSpec>) {
         let id = spec.id;
-        if self.active.contains_key(&id) {
+        if self.active.contains_key(&id) || self.uploads.contains_key(&id) {
             log::warn!("engine: task {id} is already transferring");
             return;
+        }
+        if spec.upload.is_some() {
+            return self.begin_upload(spec);
         }
         let now = Instant::now();
         let mut a = Active {
@@ -323,8 +377,20 @@ impl Loop {
             bytes,
         };
         let (file, written, etag, lm) = match prev {
-            Some(easy) => {
-                let s = easy.get_ref();
+            Some(mut easy) => {
+                let s = easy.get_mut();
+                if let Err(e) = s.flush() {
+                    let reason = if errors::is_no_space(&e) {
+                        Reason::InsufficientSpace
+                    } else {
+                        Reason::IoError
+                    };
+                    return Err(fail(
+                        reason,
+                        format!("writing {}: {e}", spec.part.display()),
+                        s.written,
+                    ));
+                }
                 (
                     s.file.clone(),
                     s.written,
@@ -433,19 +499,27 @@ impl Loop {
     }
 
     fn cancel(&mut self, id: TaskId) {
+        if self.uploads.contains_key(&id) {
+            return self.cancel_upload(id);
+        }
         let Some(mut a) = self.active.remove(&id) else {
             return;
         };
-        let easy = match a.handle.take() {
+        let mut easy = match a.handle.take() {
             Some(h) => self.multi.remove2(h).ok(),
             None => a.parked.take(),
         };
-        let outcome = match &easy {
+        let outcome = match &mut easy {
             Some(e) => {
-                let s = e.get_ref();
+                let s = e.get_mut();
+                // What reached the file is what a resume may keep.
+                let bytes = match s.flush() {
+                    Ok(()) => s.written,
+                    Err(_) => s.file.metadata().map_or(0, |m| m.len()).min(s.written),
+                };
                 Outcome::Cancelled {
                     file: Some(s.file.clone()),
-                    bytes: s.written,
+                    bytes,
                     etag: s.etag.clone(),
                     last_modified: s.last_modified.clone(),
                 }
@@ -468,6 +542,10 @@ impl Loop {
             }
         });
         for (id, result) in done {
+            if self.uploads.contains_key(&id) {
+                self.finish_upload_request(id, result);
+                continue;
+            }
             let Some(mut a) = self.active.remove(&id) else {
                 continue;
             };
@@ -557,6 +635,14 @@ impl Loop {
                         format!("body ended after {bytes} of {total} bytes"),
                     );
                 }
+                if let Err(e) = sink.flush() {
+                    let reason = if errors::is_no_space(&e) {
+                        Reason::InsufficientSpace
+                    } else {
+                        Reason::IoError
+                    };
+                    return failed(reason, 0, format!("writing {}: {e}", a.spec.part.display()));
+                }
                 Verdict::Finished(Outcome::Done {
                     file: sink.file.clone(),
                     bytes,
@@ -614,16 +700,18 @@ impl Loop {
 
     /// Progress reports and checkpoints for running transfers.
     fn tick(&mut self) {
+        self.tick_uploads();
         let now = Instant::now();
         for a in self.active.values_mut() {
-            let Some(h) = &a.handle else { continue };
-            let s = h.get_ref();
+            let ticket = a.ticket();
+            let Some(h) = &mut a.handle else { continue };
+            let s = h.get_mut();
             if s.written < a.last_checkpoint_bytes {
                 a.last_checkpoint_bytes = 0; // the server restarted the body from zero
             }
             if now.duration_since(a.last_progress) >= PROGRESS_INTERVAL && s.got_response() {
                 a.last_progress = now;
-                self.reporter.progress(a.ticket(), s.written, s.total);
+                self.reporter.progress(ticket, s.written, s.total);
             }
             let fresh = s.written.saturating_sub(a.last_checkpoint_bytes);
             if fresh >= CHECKPOINT_BYTES
@@ -631,8 +719,12 @@ impl Loop {
             {
                 a.last_checkpoint_bytes = s.written;
                 a.last_checkpoint_at = now;
+                if let Err(e) = s.flush() {
+                    s.failure = Some(download::LocalFailure::Io(e));
+                    continue;
+                }
                 self.reporter.checkpoint(
-                    a.ticket(),
+                    ticket,
                     s.file.clone(),
                     s.written,
                     &s.etag,
@@ -644,15 +736,18 @@ impl Loop {
 
     fn next_timeout(&self) -> Duration {
         let now = Instant::now();
-        let mut t = if self.active.is_empty() {
+        let mut t = if self.active.is_empty() && self.uploads.is_empty() {
             Duration::from_secs(5)
         } else {
             PROGRESS_INTERVAL
         };
-        for a in self.active.values() {
-            if let Some(at) = a.retry_at {
-                t = t.min(at.saturating_duration_since(now));
-            }
+        let retries = self
+            .active
+            .values()
+            .map(|a| a.retry_at)
+            .chain(self.uploads.values().map(|u| u.retry_at));
+        for at in retries.flatten() {
+            t = t.min(at.saturating_duration_since(now));
         }
         t
     }
@@ -679,6 +774,33 @@ fn configure(
     deadline: Instant,
 ) -> Result<Easy2<DownloadSink>, curl::Error> {
     let mut e = Easy2::new(sink);
+    common_options(&mut e, spec, deadline)?;
+    if spec.max_speed > 0 {
+        e.max_recv_speed(spec.max_speed)?;
+    }
+    if let Some(r) = range {
+        e.range(r)?;
+    }
+    let extra: Vec<String> = (!if_range.is_empty())
+        .then(|| format!("If-Range: {if_range}"))
+        .into_iter()
+        .collect();
+    e.http_headers(header_list(spec, &extra)?)?;
+    if !spec.body.is_empty() {
+        e.post_fields_copy(spec.body.as_bytes())?;
+    }
+    if spec.method != "GET" || !spec.body.is_empty() {
+        e.custom_request(&spec.method)?;
+    }
+    Ok(e)
+}
+
+/// Options every request shares: URL, redirects, timeouts, the stall rule, TLS, user agent.
+fn common_options<H: curl::easy::Handler>(
+    e: &mut Easy2<H>,
+    spec: &TransferSpec,
+    deadline: Instant,
+) -> Result<(), curl::Error> {
     e.url(&spec.url)?;
     e.buffer_size(BUFFER_SIZE)?;
     e.useragent(&spec.user_agent)?;
@@ -697,31 +819,25 @@ fn configure(
         e.low_speed_limit(crate::config::STALL_SPEED as u32)?;
         e.low_speed_time(Duration::from_secs(crate::config::STALL_SECONDS))?;
     }
-    if spec.max_speed > 0 {
-        e.max_recv_speed(spec.max_speed)?;
-    }
     e.ssl_min_max_version(SslVersion::Tlsv12, SslVersion::Default)?;
     if let Some(ca) = &spec.ca_file {
         e.cainfo(ca)?;
     }
     e.signal(false)?;
     e.tcp_nodelay(true)?;
-    if let Some(r) = range {
-        e.range(r)?;
-    }
+    // On HTTP/2, wait for a connection that can multiplex instead of opening another.
+    e.pipewait(true)?;
+    Ok(())
+}
+
+/// The config's headers plus `extra` lines ("Name: value").
+fn header_list(spec: &TransferSpec, extra: &[String]) -> Result<List, curl::Error> {
     let mut list = List::new();
     for (k, v) in &spec.headers {
         list.append(&format!("{k}: {v}"))?;
     }
-    if !if_range.is_empty() {
-        list.append(&format!("If-Range: {if_range}"))?;
+    for line in extra {
+        list.append(line)?;
     }
-    e.http_headers(list)?;
-    if !spec.body.is_empty() {
-        e.post_fields_copy(spec.body.as_bytes())?;
-    }
-    if spec.method != "GET" || !spec.body.is_empty() {
-        e.custom_request(&spec.method)?;
-    }
-    Ok(e)
+    Ok(list)
 }

@@ -145,5 +145,18 @@ mod tests {
             OHREQ_SESSION_FAILED,
             crate::task::legacy_status(State::Failed)
         );
+        assert_eq!(OHREQ_URL_MAX_BYTES as usize, crate::sandbox::URL_MAX_BYTES);
+        assert_eq!(
+            OHREQ_MAX_TOTAL_TIMEOUT_S,
+            crate::config::MAX_TOTAL_TIMEOUT_S
+        );
+        assert_eq!(
+            OHREQ_DEFAULT_CONNECT_TIMEOUT_S,
+            crate::config::DEFAULT_CONNECT_TIMEOUT_S
+        );
+        assert_eq!(
+            OHREQ_DEFAULT_MAX_RUNNING as usize,
+            crate::scheduler::DEFAULT_MAX_RUNNING
+        );
     }
 }

@@ -78,6 +78,12 @@ impl Reporter for Bridge {
         }
     }
 
+    fn upload_progress(&self, t: Ticket, sent: &[(usize, u64)]) {
+        self.upload_progress_impl(t, sent);
+    }
+
+    fn upload_reply(&self, _t: Ticket, _files: &[usize], _head: &ResponseHead, _body: &[u8]) {}
+
     fn finished(&self, t: Ticket, outcome: Outcome) {
         let Some(inner) = self.inner.upgrade() else {
             return;
@@ -93,24 +99,31 @@ impl Reporter for Bridge {
     }
 }
 
+impl Bridge {
+    fn upload_progress_impl(&self, _t: Ticket, _sent: &[(usize, u64)]) {}
+}
+
 impl Inner {
     fn run_ended(&self, reg: &mut Registry, t: Ticket, outcome: Outcome) {
         let e = reg.tasks.get_mut(&t.id).expect("checked by caller");
         let part = e.rec.part_path();
         match outcome {
+            Outcome::Uploaded { .. } => {}
             Outcome::Done { file, bytes } => {
                 e.rec.progress.processed = bytes;
                 e.rec.progress.total_processed = bytes;
                 e.rec.progress.sizes[0] = bytes as i64;
                 let target = e.rec.config.target.clone();
                 let me = self.me.clone();
-                // Sync + rename run on the store thread, after this task's checkpoints.
-                self.store.run(move |_| {
-                    let result = finalize::publish(&file, &part, &target);
+                let done: finalize::Done = Box::new(move |result| {
                     if let Some(inner) = me.upgrade() {
                         inner.published(t, result);
                     }
                 });
+                match self.publisher.lock().as_ref() {
+                    Some(p) => p.publish(file, part, target, done),
+                    None => done(Err(std::io::Error::other("the service is shutting down"))),
+                }
             }
             Outcome::Failed(f) => {
                 e.rec.progress.processed = f.bytes;

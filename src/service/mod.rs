@@ -75,6 +75,7 @@ pub struct Inner {
     pub hub: Arc<EventHub>,
     store: Store,
     engine: Mutex<Option<Engine>>,
+    publisher: Mutex<Option<finalize::Publisher>>,
     store_owner: Mutex<Option<StoreOwner>>,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
@@ -106,6 +107,7 @@ impl Service {
             hub: hub.clone(),
             store: owner.store.clone(),
             engine: Mutex::new(None),
+            publisher: Mutex::new(None),
             store_owner: Mutex::new(Some(owner)),
             dispatcher: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -122,6 +124,13 @@ impl Service {
             )
         })?;
         *inner.engine.lock() = Some(engine);
+        let publisher = finalize::Publisher::start().map_err(|e| {
+            Error::new(
+                Code::Service,
+                format!("cannot start the publisher threads: {e}"),
+            )
+        })?;
+        *inner.publisher.lock() = Some(publisher);
         if inner.opts.dispatch == DispatchMode::Thread {
             let h = hub.clone();
             let t = std::thread::Builder::new()
@@ -153,6 +162,8 @@ impl Inner {
         }
         let engine = self.engine.lock().take();
         drop(engine); // joins the engine thread; its Cancelled reports checkpoint
+        let publisher = self.publisher.lock().take();
+        drop(publisher); // publishes what finished, then joins
         self.store.flush();
         self.hub.close();
         if let Some(t) = self.dispatcher.lock().take() {
@@ -512,6 +523,7 @@ impl Inner {
                 Some(cfg.ca_file.clone().into())
             },
             user_agent: self.opts.user_agent.clone(),
+            upload: None,
         };
         e.rec.progress.processed = resume_from;
         e.rec.durable_offset = resume_from;
