@@ -283,7 +283,11 @@ typedef struct ohreq_download_info ohreq_download_info;
 
 /**
  * An event passed to a callback; valid only during that callback. Getters:
- * `ohreq_event_kind`, `_task_id`, `_state`, `_index`, `_processed`, `_total`, `_code`.
+ * `ohreq_event_kind`, `_task_id`, `_state`, `_index`, `_processed`, `_total`, `_code`,
+ * `_total_processed`, `_total_size`; for responses `_http_status`, `_http_version`,
+ * `_http_reason`, `_header_count`, `_header_name`, `_header_value`, `_body`; for legacy
+ * upload outcomes `_task_state_count`, `_task_state_path`, `_task_state_code`,
+ * `_task_state_message`.
  */
 typedef struct ohreq_event ohreq_event;
 
@@ -315,10 +319,34 @@ typedef struct ohreq_service_options ohreq_service_options;
 typedef struct ohreq_task ohreq_task;
 
 /**
+ * A legacy upload configuration (seed "UploadConfig"). Methods: `_new`, `_set_url`,
+ * `_add_header`, `_set_method`, `_add_file`, `_add_data`, `_set_index`, `_set_begins`,
+ * `_set_ends`, and the ohreq extensions `_set_timeout`, `_set_min_speed`; `_free`.
+ * Not thread-safe.
+ */
+typedef struct ohreq_upload_config ohreq_upload_config;
+
+/**
  * A result code: 0 or one of OpenHarmony's request error codes. A binding passes it through
  * as `BusinessError.code`.
  */
 typedef int32_t ohreq_code;
+
+/**
+ * Resolves a `dataability://` URI for uploads: write a NUL-terminated path of a readable
+ * file into `path_buf` (`path_len` bytes) and return 0, or return any other value when the
+ * URI cannot be resolved (the upload then fails with 13400002). Called on the thread that
+ * calls `ohreq_upload`, inside that call; must not call back into the library.
+ */
+typedef ohreq_code (*ohreq_uri_resolver)(void *userdata,
+                                         const char *uri,
+                                         char *path_buf,
+                                         size_t path_len);
+
+/**
+ * Releases a userdata pointer the library held; called exactly once.
+ */
+typedef void (*ohreq_userdata_free)(void *userdata);
 
 /**
  * A borrowed UTF-8 string: `data` points at `len` bytes followed by a NUL. Its lifetime is
@@ -330,16 +358,20 @@ typedef struct ohreq_str {
 } ohreq_str;
 
 /**
+ * Borrowed bytes: `len` bytes at `data` (`data` may be NULL when `len` is 0). Its lifetime
+ * is stated by the function that returns it.
+ */
+typedef struct ohreq_bytes {
+  const uint8_t *data;
+  size_t len;
+} ohreq_bytes;
+
+/**
  * Log callback: `level` is an OHREQ_LOG_* value; `msg` (NUL-terminated, `len` bytes) is
  * borrowed for the call. May be called on any library thread, possibly concurrently: it must
  * be thread-safe and must not call back into the library.
  */
 typedef void (*ohreq_log_callback)(void *userdata, uint32_t level, const char *msg, size_t len);
-
-/**
- * Releases a userdata pointer the library held; called exactly once.
- */
-typedef void (*ohreq_userdata_free)(void *userdata);
 
 /**
  * An event callback: `ev` is borrowed for the duration of the call (read it with the
@@ -510,6 +542,17 @@ ohreq_code ohreq_client_options_add_cleartext_domain(struct ohreq_client_options
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_client_options_set_ca_file(struct ohreq_client_options *opts,
                                             const char *path);
+
+/**
+ * Registers the resolver for `dataability://` upload URIs. `userdata_free` (may be NULL)
+ * runs once, when the options and every client created from them are freed (a later call
+ * replaces the resolver and releases the earlier userdata). Returns 0 or 401 (NULL opts/cb).
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_client_options_set_uri_resolver(struct ohreq_client_options *opts,
+                                                 ohreq_uri_resolver cb,
+                                                 void *userdata,
+                                                 ohreq_userdata_free userdata_free);
 
 /**
  * Creates a client of `service` from `opts` (borrowed). Free with `ohreq_client_free`.
@@ -689,6 +732,77 @@ int64_t ohreq_event_total(const struct ohreq_event *ev);
  * for `faultOccur`, else 0; -1 for NULL.
  */
 int32_t ohreq_event_code(const struct ohreq_event *ev);
+
+/**
+ * Bytes transferred over all files of the task (legacy upload progress: uploaded size);
+ * 0 for NULL.
+ */
+uint64_t ohreq_event_total_processed(const struct ohreq_event *ev);
+
+/**
+ * Sum of all file sizes (legacy upload progress: total size), -1 if any is unknown or for
+ * NULL.
+ */
+int64_t ohreq_event_total_size(const struct ohreq_event *ev);
+
+/**
+ * headerReceive / response: the HTTP status; 0 for other events and NULL.
+ */
+uint32_t ohreq_event_http_status(const struct ohreq_event *ev);
+
+/**
+ * headerReceive / response: the protocol version ("HTTP/1.1", "HTTP/2"). Borrowed for the
+ * callback; "" for other events and NULL.
+ */
+struct ohreq_str ohreq_event_http_version(const struct ohreq_event *ev);
+
+/**
+ * headerReceive / response: the status phrase ("" on HTTP/2). Borrowed for the callback.
+ */
+struct ohreq_str ohreq_event_http_reason(const struct ohreq_event *ev);
+
+/**
+ * headerReceive / response: the number of response headers; 0 otherwise.
+ */
+size_t ohreq_event_header_count(const struct ohreq_event *ev);
+
+/**
+ * The name of response header `i` as sent. Borrowed for the callback; "" when out of range.
+ */
+struct ohreq_str ohreq_event_header_name(const struct ohreq_event *ev, size_t i);
+
+/**
+ * The value of response header `i`. Borrowed for the callback; "" when out of range.
+ */
+struct ohreq_str ohreq_event_header_value(const struct ohreq_event *ev, size_t i);
+
+/**
+ * headerReceive: the response body (at most 1 MiB is kept). Borrowed for the callback;
+ * `{NULL, 0}` for other events.
+ */
+struct ohreq_bytes ohreq_event_body(const struct ohreq_event *ev);
+
+/**
+ * Legacy upload complete / fail: the number of `TaskState`s (one per file); 0 otherwise.
+ */
+size_t ohreq_event_task_state_count(const struct ohreq_event *ev);
+
+/**
+ * `TaskState.path` of file `i`. Borrowed for the callback; "" when out of range.
+ */
+struct ohreq_str ohreq_event_task_state_path(const struct ohreq_event *ev, size_t i);
+
+/**
+ * `TaskState.responseCode` of file `i`: 0 on success, else the reason code (17 for an HTTP
+ * error status); -1 when out of range.
+ */
+int32_t ohreq_event_task_state_code(const struct ohreq_event *ev, size_t i);
+
+/**
+ * `TaskState.message` of file `i` ("" on success, "Http protocol error: 500 Internal Server
+ * Error", ...). Borrowed for the callback; "" when out of range.
+ */
+struct ohreq_str ohreq_event_task_state_message(const struct ohreq_event *ev, size_t i);
 
 /**
  * Frees an info (NULL is a no-op); strings borrowed from it become invalid.
@@ -1038,6 +1152,121 @@ ohreq_code ohreq_task_get_mime_type(const struct ohreq_task *task,
                                     char *buf,
                                     size_t len,
                                     size_t *out_n);
+
+/**
+ * Creates a config with the defaults (POST, index 0, begins 0, ends -1, no files). Free
+ * with `ohreq_upload_config_free`; `ohreq_upload` only borrows it. Never returns NULL.
+ */
+struct ohreq_upload_config *ohreq_upload_config_new(void);
+
+/**
+ * Frees a config (NULL is a no-op).
+ */
+void ohreq_upload_config_free(struct ohreq_upload_config *config);
+
+/**
+ * The upload URL (required; checked by `ohreq_upload`). Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_set_url(struct ohreq_upload_config *config,
+                                       const char *url);
+
+/**
+ * Adds a request header. A `Content-Type` header makes a PUT body use it; multipart bodies
+ * always carry their own. Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_add_header(struct ohreq_upload_config *config,
+                                          const char *name,
+                                          const char *value);
+
+/**
+ * "POST" (default: one multipart/form-data request with the data fields and every file) or
+ * "PUT" (one request per file, the file's bytes as the body), case-insensitive; any other
+ * value silently becomes POST, as in the real service. Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_set_method(struct ohreq_upload_config *config,
+                                          const char *method);
+
+/**
+ * Adds a `File`: `uri` is `internal://cache/<path>`, a path relative to the cache dir, or a
+ * `dataability://` URI for the client's resolver. `filename` ("" = the file's name), `name`
+ * (form field, "" = "file") and `type` ("" = from the extension) may be empty strings but
+ * not NULL. Checked by `ohreq_upload`. Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_add_file(struct ohreq_upload_config *config,
+                                        const char *filename,
+                                        const char *name,
+                                        const char *uri,
+                                        const char *type);
+
+/**
+ * Adds a form field (`RequestData`), sent before the files in a multipart body.
+ * Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_add_data(struct ohreq_upload_config *config,
+                                        const char *name,
+                                        const char *value);
+
+/**
+ * The first file to upload (API 11 `index`); must be below the number of files (checked
+ * by `ohreq_upload`, 401). Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_set_index(struct ohreq_upload_config *config,
+                                         int64_t index);
+
+/**
+ * First byte of the file at `index` to send (API 11 `begins`); negative means 0.
+ * Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_set_begins(struct ohreq_upload_config *config,
+                                          int64_t begins);
+
+/**
+ * Last byte (inclusive) of the file at `index` to send (API 11 `ends`); negative or past
+ * the end means to the end. Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_set_ends(struct ohreq_upload_config *config,
+                                        int64_t ends);
+
+/**
+ * ohreq extension: connect timeout per attempt (≥ 1 s) and total running time
+ * (1..=604800 s), as for downloads. Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_set_timeout(struct ohreq_upload_config *config,
+                                           uint64_t connect_s,
+                                           uint64_t total_s);
+
+/**
+ * ohreq extension: fail when the speed stays below `bytes_per_sec` for `duration_s`
+ * seconds (0 restores the built-in stall rule). Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload_config_set_min_speed(struct ohreq_upload_config *config,
+                                             uint64_t bytes_per_sec,
+                                             uint64_t duration_s);
+
+/**
+ * `request.upload` / `uploadFile`: creates a legacy upload from `config` (borrowed) and
+ * starts it. Free the handle with `ohreq_task_free` (the upload goes on).
+ *
+ * Returns 0 and writes `*task_out`, or: 401 (NULL, bad url or header, no files, index not
+ * below the file count, a uri that escapes the cache dir), 13400002 (a file is missing or
+ * a directory, or a `dataability://` uri cannot be resolved), 201 (no INTERNET permission),
+ * 21900004 (too many live tasks), 13400003 (service shut down). Events may fire before you
+ * subscribe; read `ohreq_task_get_download_info` after `ohreq_task_on` to catch up.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_upload(struct ohreq_client *client,
+                        const struct ohreq_upload_config *config,
+                        struct ohreq_task **task_out);
 
 /**
  * The library version as "MAJOR.MINOR.PATCH" (static, NUL-terminated). Any thread.

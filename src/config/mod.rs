@@ -3,11 +3,13 @@
 
 mod headers;
 mod legacy_download;
+mod legacy_upload;
 
 pub use headers::check_header;
 pub use legacy_download::{DownloadConfigBuilder, validate_legacy_download};
 #[cfg(test)]
 pub(crate) use legacy_download::{NETWORK_MOBILE, NETWORK_WIFI};
+pub use legacy_upload::{FileEntry, UploadConfigBuilder, UriResolver, validate_legacy_upload};
 
 use crate::task::{Action, Mode, Network, Version};
 use std::path::PathBuf;
@@ -58,6 +60,24 @@ pub struct TaskConfig {
     pub max_speed: u64,
     /// Extra trust anchors (PEM file) from the creating client; empty for the default.
     pub ca_file: String,
+    /// Upload: the files, in order, and the form fields sent before them.
+    pub files: Vec<UploadFile>,
+    pub form: Vec<(String, String)>,
+    /// Upload: all files in one multipart/form-data request (else one raw request per file).
+    pub multipart: bool,
+    /// Upload: the first file to send; `begins`/`ends` apply to it.
+    pub index: u32,
+}
+
+/// A file of an upload task, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadFile {
+    pub path: PathBuf,
+    /// Form field name (default "file").
+    pub name: String,
+    /// `filename` in the part header (default: the file's name).
+    pub filename: String,
+    pub content_type: String,
 }
 
 impl TaskConfig {
@@ -100,6 +120,10 @@ impl TaskConfig {
             min_speed_duration_s: 0,
             max_speed: 0,
             ca_file: String::new(),
+            files: Vec::new(),
+            form: Vec::new(),
+            multipart: false,
+            index: 0,
         }
     }
 }

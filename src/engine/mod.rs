@@ -134,6 +134,8 @@ pub struct Failure {
     pub curl_code: i32,
     pub detail: String,
     pub bytes: u64,
+    /// Upload: the files of the request that failed (empty for downloads).
+    pub files: Vec<usize>,
 }
 
 /// Where the engine reports; called on the engine thread, so it must not block.
@@ -375,6 +377,7 @@ impl Loop {
             curl_code: 0,
             detail,
             bytes,
+            files: Vec::new(),
         };
         let (file, written, etag, lm) = match prev {
             Some(mut easy) => {
@@ -588,6 +591,7 @@ impl Loop {
                 curl_code,
                 detail,
                 bytes,
+                files: Vec::new(),
             }))
         };
         if let Some(f) = sink.failure.take() {

@@ -214,12 +214,14 @@ impl Loop {
     fn attempt_upload(&mut self, u: &mut ActiveUpload) -> Result<(), Failure> {
         let req = &u.plan.requests[u.request];
         let sent: u64 = u.done.iter().map(|(_, n)| n).sum();
+        let files = req.file_indices();
         let fail = |reason, detail: String| Failure {
             reason,
             http_status: 0,
             curl_code: 0,
             detail,
             bytes: sent,
+            files: files.clone(),
         };
         let body = build_body(req, u.spec.id).map_err(|e| {
             let path = part_paths(req)
@@ -290,6 +292,7 @@ impl Loop {
                 http_status: status,
                 curl_code,
                 detail,
+                files: files.clone(),
                 bytes,
             })
         };

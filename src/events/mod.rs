@@ -9,6 +9,7 @@ use crate::task::{Progress, TaskId};
 use parking_lot::{Condvar, Mutex};
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -67,7 +68,59 @@ pub struct Event {
     pub progress: Progress,
     /// fail: ERROR_*; wait: WaitingReason; faultOccur: Faults; else 0.
     pub code: i32,
-    pub response: Option<Arc<ResponseHead>>,
+    /// headerReceive / response: the HTTP response.
+    pub reply: Option<Arc<Reply>>,
+    /// Legacy upload complete / fail: one state per file.
+    pub states: Option<Arc<Vec<TaskState>>>,
+}
+
+/// An HTTP response as events carry it; texts are NUL-terminated for the C getters.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u32,
+    pub version: CString,
+    pub reason: CString,
+    pub headers: Vec<(CString, CString)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn new(head: &ResponseHead, body: &[u8]) -> Reply {
+        Reply {
+            status: head.status,
+            version: c_text(&head.version),
+            reason: c_text(&head.reason),
+            headers: head
+                .headers
+                .iter()
+                .map(|(k, v)| (c_text(k), c_text(v)))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+}
+
+/// A legacy `TaskState`: a file's path, its reason code (0 = success) and message.
+#[derive(Debug)]
+pub struct TaskState {
+    pub path: CString,
+    pub code: i32,
+    pub message: CString,
+}
+
+impl TaskState {
+    pub fn new(path: &str, code: i32, message: &str) -> TaskState {
+        TaskState {
+            path: c_text(path),
+            code,
+            message: c_text(message),
+        }
+    }
+}
+
+/// Text for C: interior NULs (impossible in headers and paths we accept) are dropped.
+fn c_text(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
 }
 
 /// A registered callback. `key` identifies it for de-duplication and `off`; dropping the
@@ -307,7 +360,8 @@ mod tests {
             task_id: 1,
             progress: Progress::new(1),
             code: 0,
-            response: None,
+            reply: None,
+            states: None,
         }
     }
 

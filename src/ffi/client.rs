@@ -3,11 +3,12 @@
 use super::error::ohreq_code;
 use super::handle::{Castable, check_out, into_raw, take, try_mut, try_ref, try_str};
 use super::service::ohreq_service;
+use super::service::ohreq_userdata_free;
 use crate::error::{Error, Result};
 use crate::sandbox::{CleartextPolicy, DomainRule, Sandbox};
 use crate::service::{Client, Inner};
 use std::collections::HashSet;
-use std::ffi::c_char;
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -36,6 +37,55 @@ pub(crate) struct ClientOptions {
     base_dirs: Vec<PathBuf>,
     cleartext: CleartextPolicy,
     ca_file: Option<PathBuf>,
+    resolver: Option<Arc<CResolver>>,
+}
+
+/// Resolves a `dataability://` URI for uploads: write a NUL-terminated path of a readable
+/// file into `path_buf` (`path_len` bytes) and return 0, or return any other value when the
+/// URI cannot be resolved (the upload then fails with 13400002). Called on the thread that
+/// calls `ohreq_upload`, inside that call; must not call back into the library.
+pub type ohreq_uri_resolver = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        uri: *const c_char,
+        path_buf: *mut c_char,
+        path_len: usize,
+    ) -> ohreq_code,
+>;
+
+struct CResolver {
+    cb: unsafe extern "C" fn(*mut c_void, *const c_char, *mut c_char, usize) -> ohreq_code,
+    userdata: *mut c_void,
+    free: ohreq_userdata_free,
+}
+
+// SAFETY: the callback's documentation makes it callable from the threads that call
+// ohreq_upload; its userdata is the embedder's to protect.
+unsafe impl Send for CResolver {}
+unsafe impl Sync for CResolver {}
+
+impl CResolver {
+    fn resolve(&self, uri: &str) -> Option<PathBuf> {
+        let uri = CString::new(uri).ok()?;
+        let mut buf = vec![0 as c_char; 4096];
+        // SAFETY: the embedder's callback with a NUL-terminated uri and a buffer of the stated size.
+        let rc = unsafe { (self.cb)(self.userdata, uri.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+        if rc != 0 {
+            return None;
+        }
+        // SAFETY: the contract says the callback wrote a NUL-terminated string into `buf`.
+        let path = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().ok()?;
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+}
+
+impl Drop for CResolver {
+    fn drop(&mut self) {
+        if let Some(f) = self.free {
+            // SAFETY: released exactly once, after the last call.
+            unsafe { f(self.userdata) };
+        }
+    }
 }
 
 pub(crate) struct ClientData {
@@ -240,6 +290,29 @@ pub unsafe extern "C" fn ohreq_client_options_set_ca_file(
     })
 }
 
+/// Registers the resolver for `dataability://` upload URIs. `userdata_free` (may be NULL)
+/// runs once, when the options and every client created from them are freed (a later call
+/// replaces the resolver and releases the earlier userdata). Returns 0 or 401 (NULL opts/cb).
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_client_options_set_uri_resolver(
+    opts: *mut ohreq_client_options,
+    cb: ohreq_uri_resolver,
+    userdata: *mut c_void,
+    userdata_free: ohreq_userdata_free,
+) -> ohreq_code {
+    ffi_code!({
+        let cb = cb.ok_or_else(|| Error::param("cb is NULL"))?;
+        let r = Arc::new(CResolver {
+            cb,
+            userdata,
+            free: userdata_free,
+        });
+        // SAFETY: caller contract.
+        unsafe { with_opts(opts, |o| o.resolver = Some(r)) }
+    })
+}
+
 /// Creates a client of `service` from `opts` (borrowed). Free with `ohreq_client_free`.
 /// Returns 0 and writes `*client_out`, or 401 (NULL, no uid, cache dir missing or not a
 /// directory) or 13400003 (service shut down).
@@ -261,7 +334,7 @@ pub unsafe extern "C" fn ohreq_client_new(
             .as_ref()
             .ok_or_else(|| Error::param("client has no cache dir"))?;
         let sandbox = Sandbox::new(cache, o.files_dir.as_deref(), &o.base_dirs)?;
-        let client = Client::new(
+        let mut client = Client::new(
             uid,
             o.bundle.clone(),
             o.system_app,
@@ -270,6 +343,9 @@ pub unsafe extern "C" fn ohreq_client_new(
             o.cleartext.clone(),
             o.ca_file.clone(),
         );
+        if let Some(r) = o.resolver.clone() {
+            client.resolver = Some(Arc::new(move |uri: &str| r.resolve(uri)));
+        }
         let data = ClientData {
             inner: s.svc.inner.clone(),
             client: Arc::new(client),

@@ -18,6 +18,7 @@ pub mod info;
 pub mod search;
 pub mod service;
 pub mod task;
+pub mod upload;
 pub mod version;
 
 use std::ffi::c_char;
@@ -28,6 +29,15 @@ use std::ffi::c_char;
 #[derive(Clone, Copy)]
 pub struct ohreq_str {
     pub data: *const c_char,
+    pub len: usize,
+}
+
+/// Borrowed bytes: `len` bytes at `data` (`data` may be NULL when `len` is 0). Its lifetime
+/// is stated by the function that returns it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ohreq_bytes {
+    pub data: *const u8,
     pub len: usize,
 }
 

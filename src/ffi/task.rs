@@ -91,7 +91,7 @@ unsafe fn task_ref<'a>(task: *const ohreq_task) -> Result<&'a TaskData> {
     Ok(t)
 }
 
-fn new_handle(
+pub(crate) fn new_handle(
     inner: &Arc<Inner>,
     client: &Arc<Client>,
     id: TaskId,

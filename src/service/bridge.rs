@@ -4,7 +4,8 @@
 use super::{Entry, Inner, Registry, WeakInner, finalize, remove_part};
 use crate::engine::{Outcome, Reporter, ResponseHead, Ticket};
 use crate::events::EventKind;
-use crate::task::{Action, Reason, State, Version, legacy_fail_code};
+use crate::events::{Reply, TaskState};
+use crate::task::{Action, Reason, State, TaskRecord, Version, legacy_fail_code};
 use std::fs::File;
 use std::sync::Arc;
 
@@ -79,10 +80,68 @@ impl Reporter for Bridge {
     }
 
     fn upload_progress(&self, t: Ticket, sent: &[(usize, u64)]) {
-        self.upload_progress_impl(t, sent);
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut reg = inner.reg.lock();
+        let Some(e) = current(&mut reg, t) else {
+            return;
+        };
+        let p = &mut e.rec.progress;
+        // Files answered in earlier runs keep their full size as progress.
+        let earlier: u64 = e
+            .rec
+            .file_states
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| {
+                *i >= e.rec.config.index as usize && f.reason == crate::task::Reason::Ok
+            })
+            .filter(|(i, _)| !sent.iter().any(|(j, _)| j == i))
+            .map(|(i, _)| p.sizes.get(i).copied().unwrap_or(0).max(0) as u64)
+            .sum();
+        if let Some(&(index, n)) = sent.last() {
+            p.index = index as u32;
+            p.processed = n;
+        }
+        p.total_processed = earlier + sent.iter().map(|(_, n)| n).sum::<u64>();
+        inner.emit(&e.rec, EventKind::Progress, 0);
     }
 
-    fn upload_reply(&self, _t: Ticket, _files: &[usize], _head: &ResponseHead, _body: &[u8]) {}
+    fn upload_reply(&self, t: Ticket, files: &[usize], head: &ResponseHead, body: &[u8]) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut reg = inner.reg.lock();
+        let Some(e) = current(&mut reg, t) else {
+            return;
+        };
+        let ok = (200..300).contains(&head.status);
+        let message = if ok {
+            String::new()
+        } else {
+            format!("Http protocol error: {} {}", head.status, head.reason)
+                .trim_end()
+                .to_owned()
+        };
+        for &i in files {
+            if let Some(f) = e.rec.file_states.get_mut(i) {
+                f.reason = if ok {
+                    crate::task::Reason::Ok
+                } else {
+                    crate::task::Reason::ProtocolError
+                };
+                f.message = message.clone();
+            }
+        }
+        e.rec.extras = head.lowercased();
+        let reply = Some(Arc::new(Reply::new(head, body)));
+        if e.rec.config.version == Version::Api9 {
+            inner.emit_with(&e.rec, EventKind::HeaderReceive, 0, reply, None);
+        } else {
+            inner.emit_with(&e.rec, EventKind::Response, 0, reply, None);
+        }
+    }
 
     fn finished(&self, t: Ticket, outcome: Outcome) {
         let Some(inner) = self.inner.upgrade() else {
@@ -99,16 +158,22 @@ impl Reporter for Bridge {
     }
 }
 
-impl Bridge {
-    fn upload_progress_impl(&self, _t: Ticket, _sent: &[(usize, u64)]) {}
-}
-
 impl Inner {
     fn run_ended(&self, reg: &mut Registry, t: Ticket, outcome: Outcome) {
         let e = reg.tasks.get_mut(&t.id).expect("checked by caller");
         let part = e.rec.part_path();
         match outcome {
-            Outcome::Uploaded { .. } => {}
+            Outcome::Uploaded { bytes } => {
+                e.rec.progress.total_processed = bytes.max(e.rec.progress.total_processed);
+                self.set_state(reg, t.id, State::Completed, Reason::Ok);
+                let rec = &reg.tasks[&t.id].rec;
+                self.emit(rec, EventKind::Progress, 0);
+                let kind = match rec.config.version {
+                    Version::Api9 => EventKind::Complete,
+                    Version::Api10 => EventKind::Completed,
+                };
+                self.emit_with(rec, kind, 0, None, Some(task_states(rec)));
+            }
             Outcome::Done { file, bytes } => {
                 e.rec.progress.processed = bytes;
                 e.rec.progress.total_processed = bytes;
@@ -134,9 +199,25 @@ impl Inner {
                 e.rec.etag.clear();
                 e.rec.last_modified.clear();
                 log::info!("task {} failed: {:?}: {}", t.id, f.reason, f.detail);
+                let is_download = e.rec.config.action == Action::Download;
+                // The files of the failed request that got no answer of their own take its
+                // reason; files never sent keep "not uploaded" (UPLOAD_FILE_ERROR).
+                for &i in &f.files {
+                    if let Some(s) = e
+                        .rec
+                        .file_states
+                        .get_mut(i)
+                        .filter(|s| s.reason == Reason::UploadFileError)
+                    {
+                        s.reason = f.reason;
+                        s.message = f.detail.clone();
+                    }
+                }
                 self.fail(reg, t.id, f.reason);
-                // DESIGN §9: a failed download leaves no part file behind.
-                self.store.run(move |_| remove_part(&part));
+                if is_download {
+                    // DESIGN §9: a failed download leaves no part file behind.
+                    self.store.run(move |_| remove_part(&part));
+                }
             }
             Outcome::Cancelled {
                 file,
@@ -145,6 +226,10 @@ impl Inner {
                 last_modified,
             } => {
                 let state = e.rec.state;
+                if e.rec.config.action == Action::Upload {
+                    self.emit(&e.rec, EventKind::Progress, 0);
+                    return;
+                }
                 if state == State::Removed {
                     self.store.run(move |_| remove_part(&part));
                     return;
@@ -172,8 +257,11 @@ impl Inner {
         if rec.progress.processed > 0 || rec.progress.sizes[0] >= 0 {
             self.emit(rec, EventKind::Progress, 0);
         }
+        let states = (rec.config.action == Action::Upload).then(|| task_states(rec));
         match rec.config.version {
-            Version::Api9 => self.emit(rec, EventKind::Fail, legacy_fail_code(reason)),
+            Version::Api9 => {
+                self.emit_with(rec, EventKind::Fail, legacy_fail_code(reason), None, states)
+            }
             Version::Api10 => {
                 self.emit(rec, EventKind::Failed, 0);
                 let fault = reason.fault().map_or(0xFF, |f| f as i32);
@@ -218,4 +306,16 @@ impl Inner {
         }
         self.schedule();
     }
+}
+
+/// The legacy `TaskState` list of an upload: one entry per file.
+fn task_states(rec: &TaskRecord) -> Arc<Vec<TaskState>> {
+    let states = rec
+        .config
+        .files
+        .iter()
+        .zip(&rec.file_states)
+        .map(|(f, s)| TaskState::new(&f.path.to_string_lossy(), s.reason as i32, &s.message))
+        .collect();
+    Arc::new(states)
 }

@@ -3,6 +3,7 @@
 use crate::sandbox::{CleartextPolicy, Sandbox};
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) const PERMISSION_INTERNET: &str = "ohos.permission.INTERNET";
@@ -10,7 +11,6 @@ pub(crate) const PERMISSION_DOWNLOAD_SESSION_MANAGER: &str =
     "ohos.permission.DOWNLOAD_SESSION_MANAGER";
 
 /// Every task belongs to the uid of the client that created it.
-#[derive(Debug)]
 pub struct Client {
     pub uid: u64,
     pub bundle: String,
@@ -20,8 +20,13 @@ pub struct Client {
     pub cleartext: CleartextPolicy,
     /// Extra trust anchors (PEM) for private servers, used beside the system store.
     pub ca_file: Option<PathBuf>,
+    /// The embedder's `dataability://` resolver (URI → readable path), if any.
+    pub resolver: Option<Arc<ResolverFn>>,
     foreground: AtomicBool,
 }
+
+/// Resolves a `dataability://` URI to a readable path; `None` when it cannot.
+pub type ResolverFn = dyn Fn(&str) -> Option<PathBuf> + Send + Sync;
 
 impl Client {
     pub fn new(
@@ -41,6 +46,7 @@ impl Client {
             sandbox,
             cleartext,
             ca_file,
+            resolver: None,
             foreground: AtomicBool::new(true),
         }
     }

@@ -1,12 +1,15 @@
-//! The legacy download API (seed "Upload and Download"): create-and-start, DownloadInfo,
-//! MIME type.
+//! The legacy API (seed "Upload and Download"): download and upload create-and-start,
+//! DownloadInfo, MIME type.
 
 use super::{Client, Inner, PERMISSION_INTERNET};
-use crate::config::{DownloadConfigBuilder, validate_legacy_download};
+use crate::config::{
+    DownloadConfigBuilder, TaskConfig, UploadConfigBuilder, UriResolver, validate_legacy_download,
+    validate_legacy_upload,
+};
 use crate::error::{Code, Error, Result};
 use crate::task::{
-    DownloadInfo, Progress, Reason, State, TaskId, TaskRecord, legacy_fail_code,
-    legacy_paused_reason, legacy_status, now_ms, part_path_of,
+    DownloadInfo, State, TaskId, TaskRecord, legacy_fail_code, legacy_paused_reason, legacy_status,
+    now_ms, part_path_of,
 };
 use std::fs::OpenOptions;
 
@@ -21,7 +24,7 @@ impl Inner {
         b: &DownloadConfigBuilder,
     ) -> Result<TaskId> {
         self.check_open()?;
-        let mut cfg = validate_legacy_download(b, &client.cleartext, &client.sandbox)?;
+        let cfg = validate_legacy_download(b, &client.cleartext, &client.sandbox)?;
         let target = cfg.target.clone();
         match target.symlink_metadata() {
             Ok(m) if m.is_dir() => {
@@ -38,6 +41,51 @@ impl Inner {
             }
             Err(_) => {}
         }
+        self.admit(
+            client,
+            cfg,
+            |reg| {
+                if let Some(other) = reg
+                    .tasks
+                    .values()
+                    .find(|e| !e.rec.state.is_final() && e.rec.config.target == target)
+                {
+                    return Err(Error::new(
+                        Code::FilePath,
+                        format!(
+                            "file {} is already being downloaded by task {}",
+                            target.display(),
+                            other.rec.id
+                        ),
+                    ));
+                }
+                Ok(())
+            },
+            || prepare_part(&target),
+        )
+    }
+
+    /// `request.upload` / `uploadFile`: checks the config (401), the files (13400002 if one is
+    /// missing or a directory), INTERNET (201) and the task limit (21900004), then creates the
+    /// task and starts it.
+    pub fn create_legacy_upload(&self, client: &Client, b: &UploadConfigBuilder) -> Result<TaskId> {
+        self.check_open()?;
+        let resolver: Option<UriResolver<'_>> =
+            client.resolver.as_deref().map(|r| r as UriResolver<'_>);
+        let cfg = validate_legacy_upload(b, &client.cleartext, &client.sandbox, resolver)?;
+        self.admit(client, cfg, |_| Ok(()), || Ok(()))
+    }
+
+    /// The common tail of every create: INTERNET, conflicts (`check`, under the registry
+    /// lock), the live-task limit, `prepare` (the only step that touches the disk), then the
+    /// task is stored, started, and committed before this returns.
+    fn admit(
+        &self,
+        client: &Client,
+        mut cfg: TaskConfig,
+        check: impl FnOnce(&super::Registry) -> Result<()>,
+        prepare: impl FnOnce() -> Result<()>,
+    ) -> Result<TaskId> {
         if !client.has(PERMISSION_INTERNET) {
             return Err(Error::new(
                 Code::Permission,
@@ -51,44 +99,17 @@ impl Inner {
             .unwrap_or_default();
         let id = {
             let mut reg = self.reg.lock();
-            if let Some(other) = reg
-                .tasks
-                .values()
-                .find(|e| !e.rec.state.is_final() && e.rec.config.target == target)
-            {
-                return Err(Error::new(
-                    Code::FilePath,
-                    format!(
-                        "file {} is already being downloaded by task {}",
-                        target.display(),
-                        other.rec.id
-                    ),
-                ));
-            }
-            let id = Self::new_task_id(&reg);
-            let now = now_ms();
-            let rec = TaskRecord {
-                id,
-                uid: client.uid,
-                bundle: client.bundle.clone(),
-                config: cfg,
-                state: State::Initialized,
-                reason: Reason::Ok,
-                ctime: now,
-                mtime: now,
-                tries: 0,
-                mime_type: String::new(),
-                progress: Progress::new(1),
-                extras: Vec::new(),
-                etag: String::new(),
-                last_modified: String::new(),
-                durable_offset: 0,
-                http_status: 0,
-                curl_code: 0,
-                detail: String::new(),
-            };
+            check(&reg)?;
+            let rec = TaskRecord::new(
+                Self::new_task_id(&reg),
+                client.uid,
+                &client.bundle,
+                cfg,
+                now_ms(),
+            );
             self.check_live_limit(&reg, &rec)?;
-            prepare_part(&target)?;
+            prepare()?;
+            let id = rec.id;
             self.insert(&mut reg, rec)?;
             id
         };

@@ -11,9 +11,9 @@ pub use client::Client;
 pub(crate) use client::{PERMISSION_DOWNLOAD_SESSION_MANAGER, PERMISSION_INTERNET};
 pub use legacy::legacy_info;
 
-use crate::engine::{Engine, TransferSpec};
+use crate::engine::{Engine, FilePart, TransferSpec, UploadPlan, UploadRequest};
 use crate::error::{Code, Error, Result};
-use crate::events::{DispatchMode, Event, EventHub, EventKind};
+use crate::events::{DispatchMode, Event, EventHub, EventKind, Reply, TaskState};
 use crate::scheduler::{self, Candidate, NetworkState};
 use crate::store::{Store, StoreOwner};
 use crate::task::{Action, Mode, Reason, State, TaskId, TaskRecord, now_ms};
@@ -331,12 +331,24 @@ impl Inner {
     }
 
     fn emit(&self, rec: &TaskRecord, kind: EventKind, code: i32) {
+        self.emit_with(rec, kind, code, None, None);
+    }
+
+    fn emit_with(
+        &self,
+        rec: &TaskRecord,
+        kind: EventKind,
+        code: i32,
+        reply: Option<Arc<Reply>>,
+        states: Option<Arc<Vec<TaskState>>>,
+    ) {
         self.hub.push(Event {
             kind,
             task_id: rec.id,
             progress: rec.progress.clone(),
             code,
-            response: None,
+            reply,
+            states,
         });
     }
 
@@ -492,17 +504,27 @@ impl Inner {
             return;
         };
         e.run = run;
-        let part = e.rec.part_path();
-        // Resume from what is both recorded and still on disk.
-        let on_disk = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        let resume_from = e.rec.durable_offset.min(on_disk);
+        let (part, resume_from) = if e.rec.config.action == Action::Download {
+            let part = e.rec.part_path();
+            // Resume from what is both recorded and still on disk.
+            let on_disk = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+            (part, e.rec.durable_offset.min(on_disk))
+        } else {
+            (std::path::PathBuf::new(), 0)
+        };
         let cfg = &e.rec.config;
+        let upload = (cfg.action == Action::Upload).then(|| upload_plan(&e.rec));
+        let mut headers = cfg.headers.clone();
+        if cfg.multipart {
+            // The multipart body brings its own Content-Type (with the boundary).
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+        }
         let spec = TransferSpec {
             id,
             run,
             url: cfg.url.clone(),
             method: cfg.method.clone(),
-            headers: cfg.headers.clone(),
+            headers,
             body: cfg.data.clone(),
             part,
             resume_from,
@@ -523,10 +545,12 @@ impl Inner {
                 Some(cfg.ca_file.clone().into())
             },
             user_agent: self.opts.user_agent.clone(),
-            upload: None,
+            upload,
         };
-        e.rec.progress.processed = resume_from;
-        e.rec.durable_offset = resume_from;
+        if cfg.action == Action::Download {
+            e.rec.progress.processed = resume_from;
+            e.rec.durable_offset = resume_from;
+        }
         self.set_state(reg, id, State::Running, Reason::Ok);
         reg.in_engine += 1;
         match self.engine.lock().as_ref() {
@@ -534,6 +558,53 @@ impl Inner {
             None => reg.in_engine -= 1,
         }
     }
+}
+
+/// What an upload sends this run: from the first file (at or after `index`) that has not
+/// been answered with success yet. POST with multipart sends one form with every remaining
+/// file; otherwise each file is one request with its bytes as the body (reference C.8).
+fn upload_plan(rec: &TaskRecord) -> UploadPlan {
+    let cfg = &rec.config;
+    let ok = |i: usize| {
+        rec.file_states
+            .get(i)
+            .is_some_and(|f| f.reason == Reason::Ok)
+    };
+    let first = (cfg.index as usize..cfg.files.len())
+        .find(|&i| !ok(i))
+        .unwrap_or(cfg.files.len());
+    let parts: Vec<FilePart> = (first..cfg.files.len())
+        .map(|i| {
+            let f = &cfg.files[i];
+            let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
+            let (offset, len) = crate::task::upload_span(cfg, i, len);
+            let content_type = if cfg.multipart {
+                f.content_type.clone()
+            } else {
+                "application/octet-stream".into()
+            };
+            FilePart {
+                index: i,
+                path: f.path.clone(),
+                name: f.name.clone(),
+                filename: f.filename.clone(),
+                content_type,
+                offset,
+                len,
+            }
+        })
+        .collect();
+    let requests = if parts.is_empty() {
+        Vec::new()
+    } else if cfg.multipart {
+        vec![UploadRequest::Multipart {
+            fields: cfg.form.clone(),
+            files: parts,
+        }]
+    } else {
+        parts.into_iter().map(UploadRequest::Raw).collect()
+    };
+    UploadPlan { requests, first: 0 }
 }
 
 /// Deletes a download's part file; a missing one is fine.

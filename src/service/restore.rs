@@ -38,7 +38,8 @@ impl Inner {
 
 fn finished_before_crash(rec: &TaskRecord) -> bool {
     let size = rec.progress.sizes.first().copied().unwrap_or(-1);
-    size >= 0
+    rec.config.action == crate::task::Action::Download
+        && size >= 0
         && !rec.part_path().exists()
         && rec
             .config

@@ -1,7 +1,7 @@
 //! Row layout of the `tasks` table and the conversions to and from `TaskRecord`.
 
-use crate::config::TaskConfig;
-use crate::task::{Action, Mode, Network, Progress, Reason, State, TaskRecord, Version};
+use crate::config::{TaskConfig, UploadFile};
+use crate::task::{Action, FileState, Mode, Network, Progress, Reason, State, TaskRecord, Version};
 use rusqlite::{Connection, Row, params};
 
 pub(crate) const SCHEMA: &str = "
@@ -55,16 +55,30 @@ CREATE TABLE IF NOT EXISTS tasks (
     durable_offset INTEGER NOT NULL,
     http_status INTEGER NOT NULL,
     curl_code INTEGER NOT NULL,
-    detail TEXT NOT NULL
+    detail TEXT NOT NULL,
+    file_specs TEXT NOT NULL DEFAULT '',
+    form_items TEXT NOT NULL DEFAULT '',
+    multipart INTEGER NOT NULL DEFAULT 0,
+    config_idx INTEGER NOT NULL DEFAULT 0,
+    each_file_status TEXT NOT NULL DEFAULT ''
 );
 ";
+
+/// Columns added by schema version 2 (uploads), with their defaults for older rows.
+pub const V2_COLUMNS: [(&str, &str); 5] = [
+    ("file_specs", "TEXT NOT NULL DEFAULT ''"),
+    ("form_items", "TEXT NOT NULL DEFAULT ''"),
+    ("multipart", "INTEGER NOT NULL DEFAULT 0"),
+    ("config_idx", "INTEGER NOT NULL DEFAULT 0"),
+    ("each_file_status", "TEXT NOT NULL DEFAULT ''"),
+];
 
 const COLUMNS: &str = "task_id, uid, bundle, action, version, mode, url, title, description, method,
     headers, data, target, network, metered, roaming, retry, redirect, background, precise,
     overwrite, begins, ends, priority, token, proxy, connect_timeout, total_timeout, min_speed,
     min_speed_duration, max_speed, certs_path, state, reason, ctime, mtime, tries, mime_type, idx, processed,
     total_processed, sizes, extras, etag, last_modified, durable_offset, http_status, curl_code,
-    detail";
+    detail, file_specs, form_items, multipart, config_idx, each_file_status";
 
 /// Header lists as `name:value` lines: names cannot hold ':' and values no newline.
 fn encode_pairs(pairs: &[(String, String)]) -> String {
@@ -77,6 +91,43 @@ fn decode_pairs(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Lists of string tuples: fields joined by TAB, rows by LF; `\\`, TAB and LF escaped, so any
+/// text (paths included) survives.
+fn encode_rows(rows: impl Iterator<Item = Vec<String>>) -> String {
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('\t', "\\t")
+            .replace('\n', "\\n")
+    };
+    rows.map(|r| r.iter().map(|f| esc(f)).collect::<Vec<_>>().join("\t") + "\n")
+        .collect()
+}
+
+fn decode_rows(s: &str) -> Vec<Vec<String>> {
+    s.lines()
+        .map(|line| {
+            let mut fields = vec![String::new()];
+            let mut chars = line.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\t' => fields.push(String::new()),
+                    '\\' => {
+                        let last = fields.last_mut().expect("never empty");
+                        match chars.next() {
+                            Some('t') => last.push('\t'),
+                            Some('n') => last.push('\n'),
+                            Some(other) => last.push(other),
+                            None => {}
+                        }
+                    }
+                    c => fields.last_mut().expect("never empty").push(c),
+                }
+            }
+            fields
+        })
+        .collect()
+}
+
 pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
     let g = &r.config;
     let sizes: Vec<String> = r.progress.sizes.iter().map(|s| s.to_string()).collect();
@@ -84,7 +135,7 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
         "INSERT OR REPLACE INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
         ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,
         ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46,
-        ?47, ?48, ?49)"
+        ?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54)"
     );
     c.prepare_cached(&sql)?.execute(params![
         r.id,
@@ -136,6 +187,22 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
         r.http_status,
         r.curl_code,
         r.detail,
+        encode_rows(g.files.iter().map(|f| {
+            vec![
+                f.path.to_string_lossy().into_owned(),
+                f.name.clone(),
+                f.filename.clone(),
+                f.content_type.clone(),
+            ]
+        })),
+        encode_rows(g.form.iter().map(|(k, v)| vec![k.clone(), v.clone()])),
+        g.multipart,
+        g.index,
+        encode_rows(
+            r.file_states
+                .iter()
+                .map(|f| vec![(f.reason as u8).to_string(), f.message.clone()])
+        ),
     ])?;
     Ok(())
 }
@@ -189,6 +256,24 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         min_speed_duration_s: row.get::<_, i64>("min_speed_duration")? as u64,
         max_speed: row.get::<_, i64>("max_speed")? as u64,
         ca_file: row.get("certs_path")?,
+        files: decode_rows(&row.get::<_, String>("file_specs")?)
+            .into_iter()
+            .filter_map(|f| match <[String; 4]>::try_from(f) {
+                Ok([path, name, filename, content_type]) => Some(UploadFile {
+                    path: path.into(),
+                    name,
+                    filename,
+                    content_type,
+                }),
+                Err(_) => None,
+            })
+            .collect(),
+        form: decode_rows(&row.get::<_, String>("form_items")?)
+            .into_iter()
+            .filter_map(|f| <[String; 2]>::try_from(f).ok().map(|[k, v]| (k, v)))
+            .collect(),
+        multipart: row.get("multipart")?,
+        index: row.get("config_idx")?,
     };
     let state = State::from_u8(state).ok_or_else(|| bad("state", state.into()))?;
     let sizes: String = row.get("sizes")?;
@@ -217,7 +302,36 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         http_status: row.get("http_status")?,
         curl_code: row.get("curl_code")?,
         detail: row.get("detail")?,
+        file_states: decode_rows(&row.get::<_, String>("each_file_status")?)
+            .into_iter()
+            .filter_map(|f| match <[String; 2]>::try_from(f) {
+                Ok([code, message]) => Some(FileState {
+                    reason: code
+                        .parse()
+                        .ok()
+                        .and_then(Reason::from_u8)
+                        .unwrap_or(Reason::OthersError),
+                    message,
+                }),
+                Err(_) => None,
+            })
+            .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_round_trip_any_text() {
+        let rows = vec![
+            vec!["a\tb".to_owned(), "c\nd\\e".to_owned(), String::new()],
+            vec!["x".to_owned()],
+        ];
+        assert_eq!(
+            super::decode_rows(&super::encode_rows(rows.clone().into_iter())),
+            rows
+        );
+    }
 }
 
 /// Every stored task, oldest first. Rows that no longer decode are logged and skipped.

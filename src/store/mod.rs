@@ -29,7 +29,7 @@ pub struct StoreOwner {
     _lock: File,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 impl StoreOwner {
     /// Opens (creating if needed) `<data_dir>/ohreq.db`, takes the data-dir lock and loads
@@ -185,7 +185,17 @@ fn init_schema(c: &Connection) -> rusqlite::Result<()> {
                 "store schema {v} is newer than this library ({SCHEMA_VERSION})"
             )));
         }
-        Some(_) => {}
+        Some(v) => {
+            if v < 2 {
+                for (col, ty) in codec::V2_COLUMNS {
+                    c.execute_batch(&format!("ALTER TABLE tasks ADD COLUMN {col} {ty}"))?;
+                }
+            }
+            c.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [SCHEMA_VERSION],
+            )?;
+        }
     }
     Ok(())
 }
@@ -231,6 +241,15 @@ mod tests {
         config.url = "https://h/f".into();
         config.headers = vec![("A".into(), "b: c".into()), ("X".into(), "".into())];
         config.target = "/tmp/x".into();
+        config.files = vec![crate::config::UploadFile {
+            path: "/tmp/a\tb\nc.txt".into(),
+            name: "file".into(),
+            filename: "a.txt".into(),
+            content_type: "text/plain".into(),
+        }];
+        config.form = vec![("k".into(), "v\\w".into())];
+        config.multipart = true;
+        config.index = 0;
         TaskRecord {
             id,
             uid: 20010001,
@@ -256,7 +275,43 @@ mod tests {
             http_status: 206,
             curl_code: 0,
             detail: String::new(),
+            file_states: vec![crate::task::FileState {
+                reason: Reason::ProtocolError,
+                message: "Http protocol error: 500".into(),
+            }],
         }
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated() {
+        let dir = std::env::temp_dir().join(format!("ohreq-store-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let c = Connection::open(dir.join("ohreq.db")).unwrap();
+            let v1: String = codec::SCHEMA
+                .lines()
+                .filter(|l| {
+                    !codec::V2_COLUMNS
+                        .iter()
+                        .any(|(col, _)| l.trim_start().starts_with(col))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace("detail TEXT NOT NULL,", "detail TEXT NOT NULL");
+            c.execute_batch(&v1).unwrap();
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let (owner, tasks) = StoreOwner::open(&dir).unwrap();
+        assert!(tasks.is_empty());
+        owner.store.save(&sample(9));
+        drop(owner);
+        let (_owner, tasks) = StoreOwner::open(&dir).unwrap();
+        assert_eq!(tasks, vec![sample(9)]);
     }
 
     #[test]

@@ -168,12 +168,92 @@ pub struct TaskRecord {
     pub http_status: u32,
     pub curl_code: i32,
     pub detail: String,
+    /// Upload: the outcome of each file (legacy `TaskState`), filled as responses arrive.
+    pub file_states: Vec<FileState>,
+}
+
+/// How one file of an upload ended: the reason code (0 = success) and its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileState {
+    pub reason: Reason,
+    pub message: String,
 }
 
 impl TaskRecord {
+    /// A new task in INITIALIZED; upload sizes are the files' (range-adjusted) lengths.
+    pub fn new(
+        id: TaskId,
+        uid: u64,
+        bundle: &str,
+        config: crate::config::TaskConfig,
+        now: u64,
+    ) -> TaskRecord {
+        // Files before `index` are not part of the upload; the others are pending.
+        let file_states = (0..config.files.len())
+            .map(|i| FileState {
+                reason: if i < config.index as usize {
+                    Reason::Ok
+                } else {
+                    Reason::UploadFileError
+                },
+                message: if i < config.index as usize {
+                    String::new()
+                } else {
+                    "not uploaded".into()
+                },
+            })
+            .collect();
+        let mut progress = Progress::new(config.files.len());
+        for (i, f) in config.files.iter().enumerate() {
+            let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
+            progress.sizes[i] = upload_span(&config, i, len).1 as i64;
+        }
+        TaskRecord {
+            id,
+            uid,
+            bundle: bundle.to_owned(),
+            config,
+            state: State::Initialized,
+            reason: Reason::Ok,
+            ctime: now,
+            mtime: now,
+            tries: 0,
+            mime_type: String::new(),
+            progress,
+            extras: Vec::new(),
+            etag: String::new(),
+            last_modified: String::new(),
+            durable_offset: 0,
+            http_status: 0,
+            curl_code: 0,
+            detail: String::new(),
+            file_states,
+        }
+    }
+
     /// The part file a download writes before it is published at the target.
     pub fn part_path(&self) -> std::path::PathBuf {
         part_path_of(&self.config.target)
+    }
+}
+
+/// The bytes of upload file `i` (of length `len`) to send, as (offset, length): `begins` and
+/// inclusive `ends` apply to the file at `index` only; `ends` < 0 or ≥ size means to the end,
+/// `begins` > `ends` the whole file (reference C.8).
+pub fn upload_span(config: &crate::config::TaskConfig, i: usize, len: u64) -> (u64, u64) {
+    if i != config.index as usize {
+        return (0, len);
+    }
+    let end = if config.ends < 0 || config.ends as u64 >= len {
+        len
+    } else {
+        config.ends as u64 + 1
+    };
+    let begin = config.begins;
+    if begin >= end {
+        (0, len)
+    } else {
+        (begin, end - begin)
     }
 }
 
@@ -195,6 +275,23 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_spans() {
+        let mut c = crate::config::TaskConfig::defaults(Action::Upload, Version::Api9);
+        c.index = 1;
+        c.begins = 5;
+        c.ends = 10;
+        assert_eq!(upload_span(&c, 0, 100), (0, 100));
+        assert_eq!(upload_span(&c, 1, 100), (5, 6)); // ends is inclusive
+        c.ends = -1;
+        assert_eq!(upload_span(&c, 1, 100), (5, 95));
+        c.ends = 500;
+        assert_eq!(upload_span(&c, 1, 100), (5, 95));
+        c.begins = 50;
+        c.ends = 10;
+        assert_eq!(upload_span(&c, 1, 100), (0, 100)); // begins > ends: whole file
+    }
 
     #[test]
     fn tid_parsing_follows_u32_rule() {
