@@ -319,21 +319,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rows_round_trip_any_text() {
-        let rows = vec![
-            vec!["a\tb".to_owned(), "c\nd\\e".to_owned(), String::new()],
-            vec!["x".to_owned()],
-        ];
-        assert_eq!(
-            super::decode_rows(&super::encode_rows(rows.clone().into_iter())),
-            rows
-        );
-    }
-}
-
 /// Every stored task, oldest first. Rows that no longer decode are logged and skipped.
 pub fn load_all(c: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
     let mut stmt = c.prepare(&format!(
@@ -348,4 +333,19 @@ pub fn load_all(c: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_round_trip_any_text() {
+        let rows = vec![
+            vec!["a\tb".to_owned(), "c\nd\\e".to_owned(), String::new()],
+            vec!["x".to_owned()],
+        ];
+        assert_eq!(
+            super::decode_rows(&super::encode_rows(rows.clone().into_iter())),
+            rows
+        );
+    }
 }
