@@ -2,6 +2,8 @@
  *
  *   ohreq get [-d DIR] [-o NAME] [-H 'K: V']... [--cacert FILE] [--allow-http]
  *             [--parallel N] [--state DIR] [--quiet] URL...
+ *   ohreq upload [-X POST|PUT] [-F 'name=@path[;filename=F][;type=T]']... [-f name=value]...
+ *                [-H 'K: V']... [--cacert FILE] [--allow-http] [-i] [--quiet] URL
  *
  * Downloads each URL into DIR (the client's sandbox, default "."), up to N at once, with a
  * progress bar per transfer on a terminal. Exits 0 only if every URL succeeded. With
@@ -62,8 +64,23 @@ static void last_error(char *buf, size_t len) {
 static void usage(void) {
     fprintf(stderr,
             "usage: ohreq get [-d DIR] [-o NAME] [-H 'K: V']... [--cacert FILE] [--allow-http]\n"
-            "                 [--parallel N] [--state DIR] [--quiet] URL...\n");
+            "                 [--parallel N] [--state DIR] [--quiet] URL...\n"
+            "       ohreq upload [-X POST|PUT] [-F 'name=@path[;filename=F][;type=T]']...\n"
+            "                    [-f name=value]... [-H 'K: V']... [--cacert FILE] [--allow-http]\n"
+            "                    [-i] [--quiet] URL\n");
     exit(2);
+}
+
+/* Splits "Name: value" into name (copied into buf) and value. */
+static int split_header(const char *h, char *name, size_t cap, const char **value) {
+    const char *colon = strchr(h, ':');
+    if (!colon || (size_t)(colon - h) >= cap || colon == h) return -1;
+    memcpy(name, h, (size_t)(colon - h));
+    name[colon - h] = 0;
+    const char *v = colon + 1;
+    while (*v == ' ') v++;
+    *value = v;
+    return 0;
 }
 
 static void on_event(void *ud, const ohreq_event *ev) {
@@ -237,15 +254,11 @@ static int cmd_get(int argc, char **argv) {
         if (!rc && out_name) rc = ohreq_download_config_set_file_path(c, out_name);
         for (int h = 0; h < n_headers && !rc; h++) {
             char name[256];
-            const char *colon = strchr(headers[h], ':');
-            if (!colon || (size_t)(colon - headers[h]) >= sizeof name) {
+            const char *v;
+            if (split_header(headers[h], name, sizeof name, &v) != 0) {
                 fprintf(stderr, "ohreq: bad header '%s' (want 'Name: value')\n", headers[h]);
                 return 2;
             }
-            memcpy(name, headers[h], (size_t)(colon - headers[h]));
-            name[colon - headers[h]] = 0;
-            const char *v = colon + 1;
-            while (*v == ' ') v++;
             rc = ohreq_download_config_add_header(c, name, v);
         }
         /* The target this config resolves to: attach to a known task for the same URL and file. */
@@ -353,9 +366,218 @@ static int cmd_get(int argc, char **argv) {
     return failures ? 1 : 0;
 }
 
+/* ---- upload ---- */
+
+typedef struct {
+    int done;          /* 1 ok, -1 failed */
+    int fail_code;
+    int show_headers;  /* -i */
+    int quiet;
+    int last_status;
+    unsigned long long sent;
+    long long total;
+} upload_state;
+
+/* Files given on the command line may live anywhere the user can read: the CLI hands them to
+ * the library as dataability://file/<absolute path> URIs, which this resolver maps back. */
+static ohreq_code resolve_uri(void *ud, const char *uri, char *path, size_t len) {
+    (void)ud;
+    const char *prefix = "dataability://file";
+    if (strncmp(uri, prefix, strlen(prefix)) != 0) return OHREQ_ERR_FILE_PATH;
+    const char *p = uri + strlen(prefix);
+    if (p[0] != '/' || strlen(p) + 1 > len) return OHREQ_ERR_FILE_PATH;
+    snprintf(path, len, "%s", p);
+    return OHREQ_OK;
+}
+
+static void on_upload_event(void *ud, const ohreq_event *ev) {
+    upload_state *u = ud;
+    switch (ohreq_event_kind(ev)) {
+    case OHREQ_EVENT_PROGRESS:
+        u->sent = ohreq_event_total_processed(ev);
+        u->total = ohreq_event_total_size(ev);
+        break;
+    case OHREQ_EVENT_HEADER_RECEIVE: {
+        u->last_status = (int)ohreq_event_http_status(ev);
+        FILE *head_out = u->show_headers ? stdout : stderr;
+        if (u->show_headers || !u->quiet)
+            fprintf(head_out, "%s %u %s\n", ohreq_event_http_version(ev).data, ohreq_event_http_status(ev),
+                    ohreq_event_http_reason(ev).data);
+        if (u->show_headers) {
+            for (size_t i = 0; i < ohreq_event_header_count(ev); i++)
+                printf("%s: %s\n", ohreq_event_header_name(ev, i).data, ohreq_event_header_value(ev, i).data);
+            printf("\n");
+        }
+        ohreq_bytes b = ohreq_event_body(ev);
+        if (b.len) fwrite(b.data, 1, b.len, stdout);
+        fflush(stdout);
+        break;
+    }
+    case OHREQ_EVENT_COMPLETE:
+        u->done = 1;
+        break;
+    case OHREQ_EVENT_FAIL:
+        u->done = -1;
+        u->fail_code = ohreq_event_code(ev);
+        for (size_t i = 0; i < ohreq_event_task_state_count(ev); i++)
+            if (ohreq_event_task_state_code(ev, i) != 0)
+                fprintf(stderr, "ohreq: %s: %s\n", ohreq_event_task_state_path(ev, i).data,
+                        ohreq_event_task_state_message(ev, i).data);
+        break;
+    default:
+        break;
+    }
+}
+
+static int cmd_upload(int argc, char **argv) {
+    const char *method = "POST", *cacert = NULL, *url = NULL;
+    const char *headers[MAX_HEADERS], *forms[256], *fields[256];
+    int n_headers = 0, n_forms = 0, n_fields = 0, allow_http = 0;
+    upload_state u;
+    memset(&u, 0, sizeof u);
+    u.total = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-X") && i + 1 < argc) method = argv[++i];
+        else if (!strcmp(a, "-F") && i + 1 < argc && n_forms < 256) forms[n_forms++] = argv[++i];
+        else if (!strcmp(a, "-f") && i + 1 < argc && n_fields < 256) fields[n_fields++] = argv[++i];
+        else if (!strcmp(a, "-H") && i + 1 < argc && n_headers < MAX_HEADERS) headers[n_headers++] = argv[++i];
+        else if (!strcmp(a, "--cacert") && i + 1 < argc) cacert = argv[++i];
+        else if (!strcmp(a, "--allow-http")) allow_http = 1;
+        else if (!strcmp(a, "-i")) u.show_headers = 1;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) u.quiet = 1;
+        else if (a[0] == '-' || url) usage();
+        else url = a;
+    }
+    if (!url || n_forms == 0) usage();
+
+    char data[PATH_MAX], err[512];
+    snprintf(data, sizeof data, "%s/ohreq-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(data)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    ohreq_service_options *so = ohreq_service_options_new();
+    ohreq_service *svc = NULL;
+    ohreq_code rc = ohreq_service_options_set_data_dir(so, data);
+    if (!rc) rc = ohreq_service_options_set_dispatch_mode(so, OHREQ_DISPATCH_POLL);
+    if (!rc) rc = ohreq_service_new(so, &svc);
+    ohreq_service_options_free(so);
+    ohreq_client_options *co = ohreq_client_options_new();
+    ohreq_client *cli = NULL;
+    if (!rc) rc = ohreq_client_options_set_uid(co, CLI_UID);
+    if (!rc) rc = ohreq_client_options_add_permission(co, "ohos.permission.INTERNET");
+    if (!rc) rc = ohreq_client_options_set_cache_dir(co, data);
+    if (!rc) rc = ohreq_client_options_set_cleartext_permitted(co, allow_http != 0);
+    if (!rc && cacert) rc = ohreq_client_options_set_ca_file(co, cacert);
+    if (!rc) rc = ohreq_client_options_set_uri_resolver(co, resolve_uri, NULL, NULL);
+    if (!rc) rc = ohreq_client_new(svc, co, &cli);
+    ohreq_client_options_free(co);
+
+    ohreq_upload_config *c = ohreq_upload_config_new();
+    if (!rc) rc = ohreq_upload_config_set_url(c, url);
+    if (!rc) rc = ohreq_upload_config_set_method(c, method);
+    for (int h = 0; h < n_headers && !rc; h++) {
+        char name[256];
+        const char *v;
+        if (split_header(headers[h], name, sizeof name, &v) != 0) {
+            fprintf(stderr, "ohreq: bad header '%s' (want 'Name: value')\n", headers[h]);
+            return 2;
+        }
+        rc = ohreq_upload_config_add_header(c, name, v);
+    }
+    for (int i = 0; i < n_fields && !rc; i++) {
+        char name[256];
+        const char *eq = strchr(fields[i], '=');
+        if (!eq || (size_t)(eq - fields[i]) >= sizeof name) usage();
+        snprintf(name, sizeof name, "%.*s", (int)(eq - fields[i]), fields[i]);
+        rc = ohreq_upload_config_add_data(c, name, eq + 1);
+    }
+    for (int i = 0; i < n_forms && !rc; i++) {
+        /* name=@path[;filename=F][;type=T] */
+        char spec[PATH_MAX], real[PATH_MAX], uri[PATH_MAX + 32];
+        const char *filename = "", *type = "";
+        snprintf(spec, sizeof spec, "%s", forms[i]);
+        char *at = strstr(spec, "=@");
+        if (!at) {
+            fprintf(stderr, "ohreq: -F wants name=@path, got '%s'\n", forms[i]);
+            return 2;
+        }
+        *at = 0;
+        const char *name = spec;
+        char *save = NULL, *path = strtok_r(at + 2, ";", &save);
+        for (char *opt = strtok_r(NULL, ";", &save); opt; opt = strtok_r(NULL, ";", &save)) {
+            if (!strncmp(opt, "filename=", 9)) filename = opt + 9;
+            else if (!strncmp(opt, "type=", 5)) type = opt + 5;
+        }
+        if (!path) usage();
+        if (!realpath(path, real)) {
+            perror(path);
+            return 2;
+        }
+        snprintf(uri, sizeof uri, "dataability://file%s", real);
+        rc = ohreq_upload_config_add_file(c, filename, name, uri, type);
+    }
+    ohreq_task *t = NULL;
+    if (!rc) rc = ohreq_upload(cli, c, &t);
+    ohreq_upload_config_free(c);
+    if (rc) {
+        last_error(err, sizeof err);
+        fprintf(stderr, "ohreq: %s: %s (%d: %s)\n", url, err, rc, ohreq_code_message(rc));
+        ohreq_client_free(cli);
+        ohreq_service_free(svc);
+        return 2;
+    }
+    for (unsigned k = OHREQ_EVENT_PROGRESS; k <= OHREQ_EVENT_HEADER_RECEIVE; k++)
+        if (ohreq_task_on(t, k, on_upload_event, &u, NULL) != OHREQ_OK) fprintf(stderr, "ohreq: subscribe failed\n");
+    /* It may have ended before we subscribed. */
+    ohreq_download_info *info = NULL;
+    if (ohreq_task_get_download_info(t, &info) == OHREQ_OK) {
+        int st = ohreq_download_info_status(info);
+        if (st == OHREQ_SESSION_SUCCESSFUL) u.done = 1;
+        if (st == OHREQ_SESSION_FAILED) u.done = -1, u.fail_code = ohreq_download_info_failed_reason(info);
+        ohreq_download_info_free(info);
+    }
+    int tty = isatty(2) && !u.quiet;
+    int fd = ohreq_service_event_fd(svc);
+    while (!u.done) {
+        struct pollfd p = {fd, POLLIN, 0};
+        (void)poll(&p, 1, 200);
+        size_t delivered = 0;
+        if (ohreq_service_dispatch(svc, &delivered) != OHREQ_OK) break;
+        if (tty && u.total > 0) {
+            char sent[32], total[32];
+            human((long long)u.sent, sent, sizeof sent);
+            human(u.total, total, sizeof total);
+            fprintf(stderr, "\r\033[2Kuploading %s / %s (%d%%)", sent, total, (int)(u.sent * 100 / (unsigned long long)u.total));
+        }
+    }
+    size_t delivered = 0;
+    if (ohreq_service_dispatch(svc, &delivered) != OHREQ_OK) { /* nothing more to show */ }
+    if (tty) fprintf(stderr, "\r\033[2K");
+    if (u.done < 0) {
+        if (ohreq_task_get_download_info(t, &info) == OHREQ_OK) {
+            fprintf(stderr, "ohreq: %s: %s: %s\n", url, error_name(u.fail_code), ohreq_download_info_detail(info).data);
+            ohreq_download_info_free(info);
+        }
+    }
+    ohreq_task_free(t);
+    ohreq_client_free(cli);
+    ohreq_service_free(svc);
+    const char *files[] = {"ohreq.db", "ohreq.db-wal", "ohreq.db-shm", "ohreq.lock"};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        char p[PATH_MAX + 16];
+        snprintf(p, sizeof p, "%s/%s", data, files[k]);
+        unlink(p);
+    }
+    rmdir(data);
+    return u.done > 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) usage();
     if (!strcmp(argv[1], "get")) return cmd_get(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "upload")) return cmd_upload(argc - 2, argv + 2);
     if (!strcmp(argv[1], "--version")) {
         printf("ohreq %s\n", ohreq_version());
         return 0;
