@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo: starts the loopback testserver, then shows build/ohreq downloading several files
 # at once (one throttled, so its progress bar moves), resuming a killed run from its --state
-# dir, and failing clearly on a 404 and on a redirect loop.
+# dir, uploading, and failing clearly on a 404 and on a redirect loop.
 set -u
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/ohreq-demo-XXXXXX")
@@ -39,6 +39,14 @@ echo "  killed with SIGKILL after ~2 s; ${part} bytes were on disk"
 build/ohreq get --allow-http --state "$work/state" -d "$work/resume" "http://127.0.0.1:$http/files/video.bin?rate=16000000"
 echo "exit code $?"
 cmp -s "$work/root/video.bin" "$work/resume/video.bin" && echo "  video.bin: identical after the resume" || echo "  video.bin: DIFFERENT"
+
+echo
+echo "== an upload: multipart POST of two files and a field (the server echoes what it parsed)"
+echo "\$ ohreq upload -F 'file=@photo.jpg' -F 'note=@hello.txt;filename=greeting.txt' -f album=holiday https://127.0.0.1:$https/echo"
+build/ohreq upload --quiet --cacert "$work/certs/ca.pem" -F "file=@$work/out/photo.jpg" \
+  -F "note=@$work/out/hello.txt;filename=greeting.txt" -f album=holiday "https://127.0.0.1:$https/echo" >"$work/reply"
+echo "exit code $?; the server's reply ends with:"
+tail -2 "$work/reply"
 
 echo
 echo "== failures say what went wrong"
