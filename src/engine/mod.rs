@@ -18,7 +18,7 @@ use curl::MultiError;
 use curl::easy::{Easy2, List, SslVersion};
 use curl::multi::{Easy2Handle, Multi, MultiWaker};
 use download::DownloadSink;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -240,9 +240,36 @@ struct Active {
     last_progress: Instant,
     last_checkpoint_bytes: u64,
     last_checkpoint_at: Instant,
+    /// (time, bytes) samples over the last `min_speed_duration`, for the LOW_SPEED rule.
+    speed_samples: VecDeque<(Instant, u64)>,
 }
 
 impl Active {
+    /// The user's minimum-speed rule (reference A.7 `MinSpeed`): true when the average over
+    /// the last `min_speed_duration` is below `min_speed`. Samples are kept about every 250 ms.
+    fn too_slow(&mut self, now: Instant, written: u64) -> bool {
+        let (speed, window) = (self.spec.min_speed, self.spec.min_speed_duration);
+        if speed == 0 || window.is_zero() {
+            return false;
+        }
+        if self
+            .speed_samples
+            .back()
+            .is_none_or(|(t, _)| now.duration_since(*t) >= Duration::from_millis(250))
+        {
+            self.speed_samples.push_back((now, written));
+        }
+        while self.speed_samples.len() > 1 && now.duration_since(self.speed_samples[1].0) >= window
+        {
+            self.speed_samples.pop_front();
+        }
+        let Some(&(t0, b0)) = self.speed_samples.front() else {
+            return false;
+        };
+        let span = now.duration_since(t0);
+        span >= window && (written.saturating_sub(b0) as f64) < speed as f64 * span.as_secs_f64()
+    }
+
     fn ticket(&self) -> Ticket {
         Ticket {
             id: self.spec.id,
@@ -353,6 +380,7 @@ impl Loop {
             last_progress: now,
             last_checkpoint_bytes: 0,
             last_checkpoint_at: now,
+            speed_samples: VecDeque::new(),
         };
         match self.attempt(&mut a, None) {
             Ok(()) => {
@@ -706,8 +734,17 @@ impl Loop {
     fn tick(&mut self) {
         self.tick_uploads();
         let now = Instant::now();
+        let mut slow = Vec::new();
         for a in self.active.values_mut() {
             let ticket = a.ticket();
+            let written = match &a.handle {
+                Some(h) => h.get_ref().written,
+                None => continue,
+            };
+            if a.too_slow(now, written) {
+                slow.push(ticket.id);
+                continue;
+            }
             let Some(h) = &mut a.handle else { continue };
             let s = h.get_mut();
             if s.written < a.last_checkpoint_bytes {
@@ -736,6 +773,35 @@ impl Loop {
                 );
             }
         }
+        for id in slow {
+            self.fail_slow(id);
+        }
+    }
+
+    /// Ends a transfer that broke the minimum-speed rule (libcurl's own window is ~5 s wide,
+    /// too coarse for short durations).
+    fn fail_slow(&mut self, id: TaskId) {
+        let Some(mut a) = self.active.remove(&id) else {
+            return;
+        };
+        let bytes = match a.handle.take().and_then(|h| self.multi.remove2(h).ok()) {
+            Some(e) => e.get_ref().written,
+            None => 0,
+        };
+        let detail = format!(
+            "below {} B/s for {} s",
+            a.spec.min_speed,
+            a.spec.min_speed_duration.as_secs()
+        );
+        let failure = Failure {
+            reason: Reason::LowSpeed,
+            http_status: 0,
+            curl_code: 0,
+            detail,
+            bytes,
+            files: Vec::new(),
+        };
+        self.reporter.finished(a.ticket(), Outcome::Failed(failure));
     }
 
     fn next_timeout(&self) -> Duration {
@@ -778,7 +844,7 @@ fn configure(
     deadline: Instant,
 ) -> Result<Easy2<DownloadSink>, curl::Error> {
     let mut e = Easy2::new(sink);
-    common_options(&mut e, spec, deadline)?;
+    common_options(&mut e, spec, deadline, false)?;
     if spec.max_speed > 0 {
         e.max_recv_speed(spec.max_speed)?;
     }
@@ -804,6 +870,7 @@ fn common_options<H: curl::easy::Handler>(
     e: &mut Easy2<H>,
     spec: &TransferSpec,
     deadline: Instant,
+    curl_min_speed: bool,
 ) -> Result<(), curl::Error> {
     e.url(&spec.url)?;
     e.buffer_size(BUFFER_SIZE)?;
@@ -815,8 +882,10 @@ fn common_options<H: curl::easy::Handler>(
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1));
     e.timeout(left)?;
-    // The stall rule: below the configured minimum (or 1 B/s) for the duration (or 60 s).
-    if spec.min_speed > 0 && !spec.min_speed_duration.is_zero() {
+    // The built-in stall rule (below 1 B/s for 60 s); a user minimum speed is enforced by
+    // the engine's own window (`too_slow`) for downloads, and by libcurl for uploads.
+    let user_rule = spec.min_speed > 0 && !spec.min_speed_duration.is_zero();
+    if user_rule && curl_min_speed {
         e.low_speed_limit(spec.min_speed.min(u32::MAX as u64) as u32)?;
         e.low_speed_time(spec.min_speed_duration)?;
     } else {

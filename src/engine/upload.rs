@@ -422,7 +422,7 @@ fn configure_upload(
     let len = sink.body_len();
     let content_type = sink.content_type().to_owned();
     let mut e = Easy2::new(sink);
-    common_options(&mut e, spec, deadline)?;
+    common_options(&mut e, spec, deadline, true)?;
     e.upload_buffer_size(super::BUFFER_SIZE.min(2 << 20))?;
     if spec.max_speed > 0 {
         e.max_send_speed(spec.max_speed)?;
