@@ -906,6 +906,61 @@ static void test_mime_type(void) {
     env_close(&e);
 }
 
+/* The SHA-256 of a file as lowercase hex, from the system's sha256sum. */
+static void sha256_of(const char *path, char out[65]) {
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
+    FILE *f = popen(cmd, "r");
+    out[0] = 0;
+    if (f) {
+        if (fscanf(f, "%64s", out) != 1) out[0] = 0;
+        pclose(f);
+    }
+}
+
+/* ohreq extension: an expected SHA-256 is checked before the file is published. */
+static void test_sha256(void) {
+    env e;
+    env_open(&e);
+    char src[700], dst[700], hex[65];
+    mksrc("digest.bin", 700 * 1000, 19, src, sizeof src);
+    sha256_of(src, hex);
+    CHECK_EQ(strlen(hex), 64);
+
+    ohreq_download_config *c = mkcfg(0, "/files/digest.bin", "good.bin");
+    CHECK_CODE(ohreq_download_config_set_sha256(c, hex), OHREQ_OK);
+    ohreq_task *t = NULL;
+    th_rec r;
+    th_rec_init(&r);
+    CHECK_CODE(go_rec(&e, c, &t, &r, NULL), OHREQ_OK);
+    CHECK_EQ(th_rec_wait_end(&r, 10000), OHREQ_EVENT_COMPLETE);
+    CHECK(th_same_file(src, in_cache(&e, "good.bin", dst, sizeof dst)));
+    ohreq_task_free(t);
+    th_rec_destroy(&r);
+
+    hex[0] = hex[0] == '0' ? '1' : '0'; /* one digit off */
+    c = mkcfg(0, "/files/digest.bin", "bad.bin");
+    CHECK_CODE(ohreq_download_config_set_sha256(c, hex), OHREQ_OK);
+    th_rec_init(&r);
+    CHECK_CODE(go_rec(&e, c, &t, &r, NULL), OHREQ_OK);
+    expect_fail(&r, OHREQ_ERROR_HTTP_DATA_ERROR, th_now_ms(), 10000);
+    ohreq_download_info *info = NULL;
+    CHECK_CODE(ohreq_task_get_download_info(t, &info), OHREQ_OK);
+    CHECK(strstr(ohreq_download_info_detail(info).data, "sha256 mismatch") != NULL);
+    ohreq_download_info_free(info);
+    expect_no_files(in_cache(&e, "bad.bin", dst, sizeof dst));
+    ohreq_task_free(t);
+    th_rec_destroy(&r);
+
+    /* A malformed digest is a 401 and creates nothing. */
+    c = mkcfg(0, "/files/digest.bin", "malformed.bin");
+    CHECK_CODE(ohreq_download_config_set_sha256(c, "abc"), OHREQ_OK);
+    CHECK_CODE(ohreq_download(e.cli, c, &t), OHREQ_ERR_PARAMETER);
+    ohreq_download_config_free(c);
+    CHECK(!th_exists(in_cache(&e, "malformed.bin.ohreq-part", dst, sizeof dst)));
+    env_close(&e);
+}
+
 static const th_test tests[] = {
     {"simple_download", test_simple_download},
     {"progress_events", test_progress_events},
@@ -925,6 +980,7 @@ static const th_test tests[] = {
     {"network_state", test_network_state},
     {"many_parallel", test_many_parallel},
     {"mime_type", test_mime_type},
+    {"sha256", test_sha256},
 };
 
 int main(int argc, char **argv) {

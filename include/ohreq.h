@@ -268,7 +268,7 @@ typedef struct ohreq_client_options ohreq_client_options;
  * A legacy download configuration (seed "DownloadConfig"). Methods: `_new`, `_set_url`,
  * `_add_header`, `_set_enable_metered`, `_set_enable_roaming`, `_set_description`,
  * `_set_network_type`, `_set_file_path`, `_set_title`, `_set_background`, and the ohreq
- * extensions `_set_timeout`, `_set_min_speed`; `_free`. Not thread-safe.
+ * extensions `_set_timeout`, `_set_min_speed`, `_set_sha256`; `_free`. Not thread-safe.
  */
 typedef struct ohreq_download_config ohreq_download_config;
 
@@ -676,6 +676,16 @@ OHREQ_WARN_UNUSED
 ohreq_code ohreq_download_config_set_min_speed(struct ohreq_download_config *config,
                                                uint64_t bytes_per_sec,
                                                uint64_t duration_s);
+
+/**
+ * ohreq extension: the expected SHA-256 of the whole file as 64 hex digits. The download is
+ * checked before it is published: a mismatch fails the task (OHREQ_ERROR_HTTP_DATA_ERROR,
+ * detail "sha256 mismatch ...") and neither the target nor the part file is left.
+ * The format is checked by `ohreq_download` (401). Returns 0 or 401 (NULL, bad UTF-8).
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_download_config_set_sha256(struct ohreq_download_config *config,
+                                            const char *hex);
 
 /**
  * The static message of a code ("The parameters check fails" for 401, ...).

@@ -26,6 +26,8 @@ pub struct DownloadConfigBuilder {
     pub total_timeout_s: u64,
     pub min_speed: u64,
     pub min_speed_duration_s: u64,
+    /// ohreq extension: the expected SHA-256 of the file (hex), checked before publishing.
+    pub sha256: Option<String>,
 }
 
 impl Default for DownloadConfigBuilder {
@@ -44,6 +46,7 @@ impl Default for DownloadConfigBuilder {
             total_timeout_s: super::MAX_TOTAL_TIMEOUT_S,
             min_speed: 0,
             min_speed_duration_s: 0,
+            sha256: None,
         }
     }
 }
@@ -72,6 +75,13 @@ pub fn validate_legacy_download(
             super::MAX_TOTAL_TIMEOUT_S
         )));
     }
+    let sha256 = match &b.sha256 {
+        Some(h) if h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()) => {
+            h.to_ascii_lowercase()
+        }
+        Some(_) => return Err(Error::param("sha256 must be 64 hexadecimal digits")),
+        None => String::new(),
+    };
     let target = sandbox.resolve_legacy_download(b.file_path.as_deref(), url)?;
 
     let mut c = TaskConfig::defaults(Action::Download, Version::Api9);
@@ -93,6 +103,7 @@ pub fn validate_legacy_download(
     c.total_timeout_s = b.total_timeout_s;
     c.min_speed = b.min_speed;
     c.min_speed_duration_s = b.min_speed_duration_s;
+    c.sha256 = sha256;
     Ok(c)
 }
 

@@ -67,6 +67,8 @@ pub struct TaskConfig {
     pub multipart: bool,
     /// Upload: the first file to send; `begins`/`ends` apply to it.
     pub index: u32,
+    /// Download: the expected SHA-256 (lowercase hex) of the whole file; empty for none.
+    pub sha256: String,
 }
 
 /// A file of an upload task, resolved.
@@ -124,6 +126,7 @@ impl TaskConfig {
             form: Vec::new(),
             multipart: false,
             index: 0,
+            sha256: String::new(),
         }
     }
 }

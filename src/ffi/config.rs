@@ -10,7 +10,7 @@ use std::ffi::c_char;
 /// A legacy download configuration (seed "DownloadConfig"). Methods: `_new`, `_set_url`,
 /// `_add_header`, `_set_enable_metered`, `_set_enable_roaming`, `_set_description`,
 /// `_set_network_type`, `_set_file_path`, `_set_title`, `_set_background`, and the ohreq
-/// extensions `_set_timeout`, `_set_min_speed`; `_free`. Not thread-safe.
+/// extensions `_set_timeout`, `_set_min_speed`, `_set_sha256`; `_free`. Not thread-safe.
 pub struct ohreq_download_config {
     _private: [u8; 0],
 }
@@ -205,5 +205,22 @@ pub unsafe extern "C" fn ohreq_download_config_set_min_speed(
                 c.min_speed_duration_s = duration_s;
             })
         }
+    })
+}
+
+/// ohreq extension: the expected SHA-256 of the whole file as 64 hex digits. The download is
+/// checked before it is published: a mismatch fails the task (OHREQ_ERROR_HTTP_DATA_ERROR,
+/// detail "sha256 mismatch ...") and neither the target nor the part file is left.
+/// The format is checked by `ohreq_download` (401). Returns 0 or 401 (NULL, bad UTF-8).
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_download_config_set_sha256(
+    config: *mut ohreq_download_config,
+    hex: *const c_char,
+) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let h = unsafe { try_str(hex, "hex")? };
+        unsafe { with(config, |c| c.sha256 = Some(h)) }
     })
 }

@@ -185,8 +185,9 @@ impl Inner {
                         inner.published(t, result);
                     }
                 });
+                let sha256 = e.rec.config.sha256.clone();
                 match self.publisher.lock().as_ref() {
-                    Some(p) => p.publish(file, part, target, done),
+                    Some(p) => p.publish(file, part, target, sha256, done),
                     None => done(Err(std::io::Error::other("the service is shutting down"))),
                 }
             }
@@ -295,9 +296,13 @@ impl Inner {
                 Err(err) => {
                     let reason = if crate::engine::is_no_space(&err) {
                         Reason::InsufficientSpace
+                    } else if err.kind() == std::io::ErrorKind::InvalidData {
+                        Reason::OthersError // the digest did not match
                     } else {
                         Reason::IoError
                     };
+                    let part = e.rec.part_path();
+                    self.store.run(move |_| remove_part(&part));
                     e.rec.detail =
                         format!("cannot publish {}: {err}", e.rec.config.target.display());
                     self.fail(&mut reg, t.id, reason);

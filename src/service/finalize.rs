@@ -21,6 +21,8 @@ struct Job {
     file: Arc<File>,
     part: PathBuf,
     target: PathBuf,
+    /// Expected SHA-256 (lowercase hex) of the whole file; empty for none.
+    sha256: String,
     done: Done,
 }
 
@@ -47,11 +49,19 @@ impl Publisher {
         Ok(Publisher { tx, threads })
     }
 
-    pub fn publish(&self, file: Arc<File>, part: PathBuf, target: PathBuf, done: Done) {
+    pub fn publish(
+        &self,
+        file: Arc<File>,
+        part: PathBuf,
+        target: PathBuf,
+        sha256: String,
+        done: Done,
+    ) {
         let job = Job {
             file,
             part,
             target,
+            sha256,
             done,
         };
         if let Err(crossbeam_channel::SendError(Some(job))) = self.tx.send(Some(job)) {
@@ -95,8 +105,8 @@ fn worker(rx: Receiver<Option<Job>>) {
         let mut results: Vec<io::Result<()>> = batch
             .iter()
             .map(|j| {
-                j.file
-                    .sync_data()
+                check_digest(&j.file, &j.sha256)
+                    .and_then(|()| j.file.sync_data())
                     .and_then(|()| rename_noreplace(&j.part, &j.target))
             })
             .collect();
@@ -119,6 +129,39 @@ fn worker(rx: Receiver<Option<Job>>) {
         for (j, r) in batch.into_iter().zip(results) {
             (j.done)(r);
         }
+    }
+}
+
+/// Reads the whole file back and compares its SHA-256 with `expected` (skipped when empty).
+fn check_digest(file: &File, expected: &str) -> io::Result<()> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::FileExt;
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    let got: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if got == expected {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("sha256 mismatch: expected {expected}, got {got}"),
+        ))
     }
 }
 
@@ -179,21 +222,48 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         for i in 0..20 {
             let part = dir.join(format!("{i}.ohreq-part"));
-            let mut f = File::create(&part).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(&part)
+                .unwrap();
             f.write_all(format!("file {i}").as_bytes()).unwrap();
             let tx = tx.clone();
-            p.publish(
-                Arc::new(f),
-                part,
-                dir.join(format!("{i}")),
-                Box::new(move |r| tx.send((i, r.is_ok())).unwrap()),
-            );
+            // File 3 carries a wrong digest and must not be published.
+            let digest = if i == 3 {
+                "0".repeat(64)
+            } else {
+                String::new()
+            };
+            let done: Done = Box::new(move |r: io::Result<()>| tx.send((i, r.is_ok())).unwrap());
+            p.publish(Arc::new(f), part, dir.join(format!("{i}")), digest, done);
         }
         p.shutdown();
         let mut got: Vec<(i32, bool)> = rx.try_iter().collect();
         got.sort();
-        assert_eq!(got, (0..20).map(|i| (i, true)).collect::<Vec<_>>());
+        assert_eq!(got, (0..20).map(|i| (i, i != 3)).collect::<Vec<_>>());
+        assert!(!dir.join("3").exists());
         assert_eq!(std::fs::read_to_string(dir.join("7")).unwrap(), "file 7");
+    }
+
+    #[test]
+    fn digest_check() {
+        let p = std::env::temp_dir().join(format!("ohreq-digest-{}", std::process::id()));
+        std::fs::write(&p, b"abc").unwrap();
+        let f = File::open(&p).unwrap();
+        // SHA-256("abc")
+        assert!(
+            check_digest(
+                &f,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            )
+            .is_ok()
+        );
+        let e = check_digest(&f, &"0".repeat(64)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(check_digest(&f, "").is_ok());
     }
 
     #[test]

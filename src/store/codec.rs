@@ -60,17 +60,19 @@ CREATE TABLE IF NOT EXISTS tasks (
     form_items TEXT NOT NULL DEFAULT '',
     multipart INTEGER NOT NULL DEFAULT 0,
     config_idx INTEGER NOT NULL DEFAULT 0,
-    each_file_status TEXT NOT NULL DEFAULT ''
+    each_file_status TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL DEFAULT ''
 );
 ";
 
 /// Columns added by schema version 2 (uploads), with their defaults for older rows.
-pub const V2_COLUMNS: [(&str, &str); 5] = [
+pub const V2_COLUMNS: [(&str, &str); 6] = [
     ("file_specs", "TEXT NOT NULL DEFAULT ''"),
     ("form_items", "TEXT NOT NULL DEFAULT ''"),
     ("multipart", "INTEGER NOT NULL DEFAULT 0"),
     ("config_idx", "INTEGER NOT NULL DEFAULT 0"),
     ("each_file_status", "TEXT NOT NULL DEFAULT ''"),
+    ("sha256", "TEXT NOT NULL DEFAULT ''"),
 ];
 
 const COLUMNS: &str = "task_id, uid, bundle, action, version, mode, url, title, description, method,
@@ -78,7 +80,7 @@ const COLUMNS: &str = "task_id, uid, bundle, action, version, mode, url, title, 
     overwrite, begins, ends, priority, token, proxy, connect_timeout, total_timeout, min_speed,
     min_speed_duration, max_speed, certs_path, state, reason, ctime, mtime, tries, mime_type, idx, processed,
     total_processed, sizes, extras, etag, last_modified, durable_offset, http_status, curl_code,
-    detail, file_specs, form_items, multipart, config_idx, each_file_status";
+    detail, file_specs, form_items, multipart, config_idx, each_file_status, sha256";
 
 /// Header lists as `name:value` lines: names cannot hold ':' and values no newline.
 fn encode_pairs(pairs: &[(String, String)]) -> String {
@@ -135,7 +137,7 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
         "INSERT OR REPLACE INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
         ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,
         ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46,
-        ?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54)"
+        ?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54, ?55)"
     );
     c.prepare_cached(&sql)?.execute(params![
         r.id,
@@ -203,6 +205,7 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
                 .iter()
                 .map(|f| vec![(f.reason as u8).to_string(), f.message.clone()])
         ),
+        g.sha256,
     ])?;
     Ok(())
 }
@@ -274,6 +277,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
             .collect(),
         multipart: row.get("multipart")?,
         index: row.get("config_idx")?,
+        sha256: row.get("sha256")?,
     };
     let state = State::from_u8(state).ok_or_else(|| bad("state", state.into()))?;
     let sizes: String = row.get("sizes")?;
