@@ -71,16 +71,32 @@ static void usage(void) {
     exit(2);
 }
 
-/* Splits "Name: value" into name (copied into buf) and value. */
-static int split_header(const char *h, char *name, size_t cap, const char **value) {
-    const char *colon = strchr(h, ':');
-    if (!colon || (size_t)(colon - h) >= cap || colon == h) return -1;
-    memcpy(name, h, (size_t)(colon - h));
-    name[colon - h] = 0;
-    const char *v = colon + 1;
-    while (*v == ' ') v++;
-    *value = v;
+/* Splits each "Name: value" of -H into names[i] and values[i]; -1 (after a message) on a
+ * malformed one. */
+static int parse_headers(const char **raw, int n, char names[][256], const char **values) {
+    for (int i = 0; i < n; i++) {
+        const char *colon = strchr(raw[i], ':');
+        if (!colon || colon == raw[i] || (size_t)(colon - raw[i]) >= 256) {
+            fprintf(stderr, "ohreq: bad header '%s' (want 'Name: value')\n", raw[i]);
+            return -1;
+        }
+        snprintf(names[i], 256, "%.*s", (int)(colon - raw[i]), raw[i]);
+        const char *v = colon + 1;
+        while (*v == ' ') v++;
+        values[i] = v;
+    }
     return 0;
+}
+
+/* Removes a private data dir the CLI made for one run (no --state). */
+static void remove_state_dir(const char *data) {
+    const char *files[] = {"ohreq.db", "ohreq.db-wal", "ohreq.db-shm", "ohreq.lock"};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        char p[PATH_MAX + 16];
+        snprintf(p, sizeof p, "%s/%s", data, files[k]);
+        unlink(p);
+    }
+    rmdir(data);
 }
 
 static void on_event(void *ud, const ohreq_event *ev) {
@@ -175,6 +191,9 @@ static int cmd_get(int argc, char **argv) {
         else if (n_urls < 4096) urls[n_urls++] = a;
     }
     if (n_urls == 0 || parallel < 1) usage();
+    char hnames[MAX_HEADERS][256];
+    const char *hvalues[MAX_HEADERS];
+    if (parse_headers(headers, n_headers, hnames, hvalues) != 0) return 2;
     if (out_name && n_urls != 1) {
         fprintf(stderr, "ohreq: -o needs exactly one URL\n");
         return 2;
@@ -252,15 +271,7 @@ static int cmd_get(int argc, char **argv) {
         ohreq_download_config *c = ohreq_download_config_new();
         rc = ohreq_download_config_set_url(c, urls[i]);
         if (!rc && out_name) rc = ohreq_download_config_set_file_path(c, out_name);
-        for (int h = 0; h < n_headers && !rc; h++) {
-            char name[256];
-            const char *v;
-            if (split_header(headers[h], name, sizeof name, &v) != 0) {
-                fprintf(stderr, "ohreq: bad header '%s' (want 'Name: value')\n", headers[h]);
-                return 2;
-            }
-            rc = ohreq_download_config_add_header(c, name, v);
-        }
+        for (int h = 0; h < n_headers && !rc; h++) rc = ohreq_download_config_add_header(c, hnames[h], hvalues[h]);
         /* The target this config resolves to: attach to a known task for the same URL and file. */
         const char *seg = out_name;
         if (!seg) {
@@ -354,15 +365,7 @@ static int cmd_get(int argc, char **argv) {
     free(ts);
     ohreq_client_free(cli);
     ohreq_service_free(svc);
-    if (temp_state) {
-        char p[PATH_MAX + 16];
-        const char *files[] = {"ohreq.db", "ohreq.db-wal", "ohreq.db-shm", "ohreq.lock"};
-        for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
-            snprintf(p, sizeof p, "%s/%s", data, files[k]);
-            unlink(p);
-        }
-        rmdir(data);
-    }
+    if (temp_state) remove_state_dir(data);
     return failures ? 1 : 0;
 }
 
@@ -450,6 +453,9 @@ static int cmd_upload(int argc, char **argv) {
         else url = a;
     }
     if (!url || n_forms == 0) usage();
+    char hnames[MAX_HEADERS][256];
+    const char *hvalues[MAX_HEADERS];
+    if (parse_headers(headers, n_headers, hnames, hvalues) != 0) return 2;
 
     char data[PATH_MAX], err[512];
     snprintf(data, sizeof data, "%s/ohreq-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -477,15 +483,7 @@ static int cmd_upload(int argc, char **argv) {
     ohreq_upload_config *c = ohreq_upload_config_new();
     if (!rc) rc = ohreq_upload_config_set_url(c, url);
     if (!rc) rc = ohreq_upload_config_set_method(c, method);
-    for (int h = 0; h < n_headers && !rc; h++) {
-        char name[256];
-        const char *v;
-        if (split_header(headers[h], name, sizeof name, &v) != 0) {
-            fprintf(stderr, "ohreq: bad header '%s' (want 'Name: value')\n", headers[h]);
-            return 2;
-        }
-        rc = ohreq_upload_config_add_header(c, name, v);
-    }
+    for (int h = 0; h < n_headers && !rc; h++) rc = ohreq_upload_config_add_header(c, hnames[h], hvalues[h]);
     for (int i = 0; i < n_fields && !rc; i++) {
         char name[256];
         const char *eq = strchr(fields[i], '=');
@@ -564,13 +562,7 @@ static int cmd_upload(int argc, char **argv) {
     ohreq_task_free(t);
     ohreq_client_free(cli);
     ohreq_service_free(svc);
-    const char *files[] = {"ohreq.db", "ohreq.db-wal", "ohreq.db-shm", "ohreq.lock"};
-    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
-        char p[PATH_MAX + 16];
-        snprintf(p, sizeof p, "%s/%s", data, files[k]);
-        unlink(p);
-    }
-    rmdir(data);
+    remove_state_dir(data);
     return u.done > 0 ? 0 : 1;
 }
 

@@ -1,8 +1,8 @@
 //! The legacy `DownloadConfig` (seed "DownloadConfig", reference A.2): builder and checks.
 
-use super::{TaskConfig, check_header};
+use super::TaskConfig;
 use crate::error::{Error, Result};
-use crate::sandbox::{CleartextPolicy, Sandbox, check_url};
+use crate::sandbox::{CleartextPolicy, Sandbox};
 use crate::task::{Action, Network, Version};
 
 /// Legacy `networkType` bits (reference A.1).
@@ -58,23 +58,8 @@ pub fn validate_legacy_download(
     policy: &CleartextPolicy,
     sandbox: &Sandbox,
 ) -> Result<TaskConfig> {
-    let url = b
-        .url
-        .as_deref()
-        .ok_or_else(|| Error::param("url is required"))?;
-    check_url(url, policy)?;
-    for (k, v) in &b.headers {
-        check_header(k, v)?;
-    }
-    if b.connect_timeout_s < 1 {
-        return Err(Error::param("connection timeout must be at least 1 second"));
-    }
-    if !(1..=super::MAX_TOTAL_TIMEOUT_S).contains(&b.total_timeout_s) {
-        return Err(Error::param(format!(
-            "total timeout must be within 1..={} seconds",
-            super::MAX_TOTAL_TIMEOUT_S
-        )));
-    }
+    let url = super::check_request(b.url.as_deref(), &b.headers, policy)?;
+    super::check_timeouts(b.connect_timeout_s, b.total_timeout_s)?;
     let sha256 = match &b.sha256 {
         Some(h) if h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()) => {
             h.to_ascii_lowercase()

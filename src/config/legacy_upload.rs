@@ -1,9 +1,9 @@
 //! The legacy `UploadConfig` (seed "UploadConfig", "File", "RequestData"; reference A.2, B.3):
 //! builder and checks.
 
-use super::{TaskConfig, UploadFile, check_header};
+use super::{TaskConfig, UploadFile};
 use crate::error::{Code, Error, Result};
-use crate::sandbox::{CleartextPolicy, Sandbox, check_url};
+use crate::sandbox::{CleartextPolicy, Sandbox};
 use crate::task::{Action, Version};
 use std::path::PathBuf;
 
@@ -65,14 +65,7 @@ pub fn validate_legacy_upload(
     sandbox: &Sandbox,
     resolver: Option<UriResolver<'_>>,
 ) -> Result<TaskConfig> {
-    let url = b
-        .url
-        .as_deref()
-        .ok_or_else(|| Error::param("url is required"))?;
-    check_url(url, policy)?;
-    for (k, v) in &b.headers {
-        check_header(k, v)?;
-    }
+    let url = super::check_request(b.url.as_deref(), &b.headers, policy)?;
     if b.files.is_empty() {
         return Err(Error::param("files must hold at least one file"));
     }
@@ -83,15 +76,7 @@ pub fn validate_legacy_upload(
             b.files.len()
         )));
     }
-    if b.connect_timeout_s < 1 {
-        return Err(Error::param("connection timeout must be at least 1 second"));
-    }
-    if !(1..=super::MAX_TOTAL_TIMEOUT_S).contains(&b.total_timeout_s) {
-        return Err(Error::param(format!(
-            "total timeout must be within 1..={} seconds",
-            super::MAX_TOTAL_TIMEOUT_S
-        )));
-    }
+    super::check_timeouts(b.connect_timeout_s, b.total_timeout_s)?;
     let mut files = Vec::with_capacity(b.files.len());
     for f in &b.files {
         let path = resolve_uri(&f.uri, sandbox, resolver)?;

@@ -22,6 +22,35 @@ pub(crate) const MAX_TOTAL_TIMEOUT_S: u64 = 604_800;
 pub(crate) const STALL_SPEED: u64 = 1;
 pub(crate) const STALL_SECONDS: u64 = 60;
 
+/// The URL (required, reference rules) and the header checks every config starts with.
+pub(crate) fn check_request<'a>(
+    url: Option<&'a str>,
+    headers: &[(String, String)],
+    policy: &crate::sandbox::CleartextPolicy,
+) -> crate::error::Result<&'a str> {
+    let url = url.ok_or_else(|| crate::error::Error::param("url is required"))?;
+    crate::sandbox::check_url(url, policy)?;
+    for (k, v) in headers {
+        check_header(k, v)?;
+    }
+    Ok(url)
+}
+
+/// The agent `timeout` rules: connect ≥ 1 s, total within 1..=604800 s.
+pub(crate) fn check_timeouts(connect_s: u64, total_s: u64) -> crate::error::Result<()> {
+    if connect_s < 1 {
+        return Err(crate::error::Error::param(
+            "connection timeout must be at least 1 second",
+        ));
+    }
+    if !(1..=MAX_TOTAL_TIMEOUT_S).contains(&total_s) {
+        return Err(crate::error::Error::param(format!(
+            "total timeout must be within 1..={MAX_TOTAL_TIMEOUT_S} seconds"
+        )));
+    }
+    Ok(())
+}
+
 /// Everything a task needs to run, whatever API created it. Persisted as is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskConfig {

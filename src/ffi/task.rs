@@ -91,7 +91,7 @@ unsafe fn task_ref<'a>(task: *const ohreq_task) -> Result<&'a TaskData> {
     Ok(t)
 }
 
-pub(crate) fn new_handle(
+fn new_handle(
     inner: &Arc<Inner>,
     client: &Arc<Client>,
     id: TaskId,
@@ -125,16 +125,29 @@ pub unsafe extern "C" fn ohreq_download(
     config: *const ohreq_download_config,
     task_out: *mut *mut ohreq_task,
 ) -> ohreq_code {
-    ffi_code!({
-        // SAFETY: caller contract.
-        let c = unsafe { try_ref(client, "client")? };
-        let cfg = unsafe { try_ref(config, "config")? };
-        unsafe { check_out(task_out, "task_out")? };
-        let id = c.inner.create_legacy_download(&c.client, cfg)?;
-        // SAFETY: checked non-NULL.
-        unsafe { *task_out = new_handle(&c.inner, &c.client, id, Version::Api9) };
-        Ok(())
-    })
+    // SAFETY: caller contract.
+    ffi_code!({ unsafe { create_legacy(client, config, task_out, Inner::create_legacy_download) } })
+}
+
+/// The body of `ohreq_download` / `ohreq_upload`: checks the pointers, creates the task with
+/// `create`, and hands out a handle on it.
+///
+/// # Safety
+/// The pointers are NULL or valid, as the calling functions document.
+pub(crate) unsafe fn create_legacy<C: Castable>(
+    client: *mut ohreq_client,
+    config: *const C,
+    task_out: *mut *mut ohreq_task,
+    create: impl FnOnce(&Inner, &Client, &C::Rust) -> Result<TaskId>,
+) -> Result<()> {
+    // SAFETY: caller contract.
+    let c = unsafe { try_ref(client, "client")? };
+    let cfg = unsafe { try_ref(config, "config")? };
+    unsafe { check_out(task_out, "task_out")? };
+    let id = create(&c.inner, &c.client, cfg)?;
+    // SAFETY: checked non-NULL.
+    unsafe { *task_out = new_handle(&c.inner, &c.client, id, Version::Api9) };
+    Ok(())
 }
 
 /// ohreq extension: opens a new handle on an existing task of this client by id (legacy or

@@ -2,11 +2,11 @@
 
 use super::client::ohreq_client;
 use super::error::ohreq_code;
-use super::handle::{Castable, check_out, into_raw, take, try_mut, try_ref, try_str};
-use super::task::{new_handle, ohreq_task};
+use super::handle::{Castable, into_raw, take, try_mut, try_str};
+use super::task::{create_legacy, ohreq_task};
 use crate::config::{FileEntry, UploadConfigBuilder};
 use crate::error::Result;
-use crate::task::Version;
+use crate::service::Inner;
 use std::ffi::c_char;
 
 /// A legacy upload configuration (seed "UploadConfig"). Methods: `_new`, `_set_url`,
@@ -228,14 +228,6 @@ pub unsafe extern "C" fn ohreq_upload(
     config: *const ohreq_upload_config,
     task_out: *mut *mut ohreq_task,
 ) -> ohreq_code {
-    ffi_code!({
-        // SAFETY: caller contract.
-        let c = unsafe { try_ref(client, "client")? };
-        let cfg = unsafe { try_ref(config, "config")? };
-        unsafe { check_out(task_out, "task_out")? };
-        let id = c.inner.create_legacy_upload(&c.client, cfg)?;
-        // SAFETY: checked non-NULL.
-        unsafe { *task_out = new_handle(&c.inner, &c.client, id, Version::Api9) };
-        Ok(())
-    })
+    // SAFETY: caller contract.
+    ffi_code!({ unsafe { create_legacy(client, config, task_out, Inner::create_legacy_upload) } })
 }
