@@ -306,6 +306,129 @@ fn body_framing(req: &Request) -> Result<BodyFraming, HeadError> {
     })
 }
 
+/// A request body as a byte stream: decodes `Content-Length` or chunked
+/// framing on top of the connection's reader and stops at the body's end,
+/// so the connection stays in sync for the next request.
+///
+/// Malformed chunked framing reads as an `InvalidData` error; `bad` then
+/// says why (the connection must be answered 400 and closed).
+pub struct BodyReader<'a, R: BufRead> {
+    r: &'a mut R,
+    /// Bytes left in the current chunk (or the whole length-framed body).
+    remaining: u64,
+    chunked: bool,
+    /// A chunk's data was read and its CRLF is still due.
+    chunk_open: bool,
+    done: bool,
+    pub bad: Option<&'static str>,
+}
+
+impl<'a, R: BufRead> BodyReader<'a, R> {
+    pub fn new(r: &'a mut R, framing: BodyFraming) -> BodyReader<'a, R> {
+        let (remaining, chunked, done) = match framing {
+            BodyFraming::None => (0, false, true),
+            BodyFraming::Length(n) => (n, false, n == 0),
+            BodyFraming::Chunked => (0, true, false),
+        };
+        BodyReader {
+            r,
+            remaining,
+            chunked,
+            chunk_open: false,
+            done,
+            bad: None,
+        }
+    }
+
+    fn fail(&mut self, e: HeadError) -> io::Error {
+        match e {
+            HeadError::Io => io::Error::from(io::ErrorKind::UnexpectedEof),
+            HeadError::Bad(why) => {
+                self.bad = Some(why);
+                io::Error::new(io::ErrorKind::InvalidData, why)
+            }
+        }
+    }
+
+    /// Moves to the next chunk when the current one is used up; false at
+    /// the end of the body.
+    fn next_chunk(&mut self) -> Result<bool, HeadError> {
+        if self.done {
+            return Ok(false);
+        }
+        if self.remaining > 0 {
+            return Ok(true);
+        }
+        if !self.chunked {
+            self.done = true;
+            return Ok(false);
+        }
+        if self.chunk_open {
+            if !read_line(self.r, 2)?.ok_or(HeadError::Io)?.is_empty() {
+                return Err(HeadError::Bad("missing CRLF after chunk"));
+            }
+            self.chunk_open = false;
+        }
+        let line = read_line(self.r, MAX_LINE)?.ok_or(HeadError::Io)?;
+        let line = String::from_utf8_lossy(&line);
+        let size = line.split(';').next().unwrap_or("").trim();
+        if size.is_empty() || size.len() > 15 {
+            return Err(HeadError::Bad("bad chunk size"));
+        }
+        let size = u64::from_str_radix(size, 16).map_err(|_| HeadError::Bad("bad chunk size"))?;
+        if size == 0 {
+            // Trailer section, ends with an empty line.
+            for _ in 0..MAX_HEADERS {
+                if read_line(self.r, MAX_LINE)?
+                    .ok_or(HeadError::Io)?
+                    .is_empty()
+                {
+                    self.done = true;
+                    return Ok(false);
+                }
+            }
+            return Err(HeadError::Bad("too many trailers"));
+        }
+        self.remaining = size;
+        self.chunk_open = true;
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> BufRead for BodyReader<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self.next_chunk() {
+            Ok(true) => {}
+            Ok(false) => return Ok(&[]),
+            Err(e) => return Err(self.fail(e)),
+        }
+        let remaining = self.remaining;
+        let buf = self.r.fill_buf()?;
+        if buf.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        let n = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        Ok(&buf[..n])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.r.consume(n);
+        self.remaining -= n as u64;
+    }
+}
+
+impl<R: BufRead> Read for BodyReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let buf = self.fill_buf()?;
+        let n = buf.len().min(out.len());
+        out[..n].copy_from_slice(&buf[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
 /// Reads and discards the request body, feeding it to `hasher` if given.
 /// Returns the body length.
 pub fn read_body<R: BufRead>(
@@ -313,51 +436,23 @@ pub fn read_body<R: BufRead>(
     framing: BodyFraming,
     mut hasher: Option<&mut Sha256>,
 ) -> Result<u64, HeadError> {
+    let mut body = BodyReader::new(r, framing);
     let mut total = 0u64;
-    let mut take = |r: &mut R, mut n: u64| -> Result<(), HeadError> {
-        while n > 0 {
-            let buf = r.fill_buf()?;
-            if buf.is_empty() {
-                return Err(HeadError::Io);
-            }
-            let k = buf.len().min(n as usize);
-            if let Some(h) = hasher.as_deref_mut() {
-                h.update(&buf[..k]);
-            }
-            r.consume(k);
-            n -= k as u64;
-            total += k as u64;
+    loop {
+        let buf = match body.fill_buf() {
+            Ok(b) => b,
+            Err(_) => return Err(body.bad.map_or(HeadError::Io, HeadError::Bad)),
+        };
+        if buf.is_empty() {
+            return Ok(total);
         }
-        Ok(())
-    };
-    match framing {
-        BodyFraming::None => {}
-        BodyFraming::Length(n) => take(r, n)?,
-        BodyFraming::Chunked => loop {
-            let line = read_line(r, MAX_LINE)?.ok_or(HeadError::Io)?;
-            let line = String::from_utf8_lossy(&line);
-            let size = line.split(';').next().unwrap_or("").trim();
-            if size.is_empty() || size.len() > 15 {
-                return Err(HeadError::Bad("bad chunk size"));
-            }
-            let size =
-                u64::from_str_radix(size, 16).map_err(|_| HeadError::Bad("bad chunk size"))?;
-            if size == 0 {
-                // Trailer section, ends with an empty line.
-                for _ in 0..MAX_HEADERS {
-                    if read_line(r, MAX_LINE)?.ok_or(HeadError::Io)?.is_empty() {
-                        return Ok(total);
-                    }
-                }
-                return Err(HeadError::Bad("too many trailers"));
-            }
-            take(r, size)?;
-            if !read_line(r, 2)?.ok_or(HeadError::Io)?.is_empty() {
-                return Err(HeadError::Bad("missing CRLF after chunk"));
-            }
-        },
+        let k = buf.len();
+        if let Some(h) = hasher.as_deref_mut() {
+            h.update(buf);
+        }
+        body.consume(k);
+        total += k as u64;
     }
-    Ok(total)
 }
 
 /// Writes `100 Continue` if the client waits for it before sending a body

@@ -28,6 +28,7 @@ use tokio_openssl::SslStream;
 use crate::http::{self, Body, BodyFraming, CHUNK, Ending, Framing, Request, Response};
 use crate::log::{Entry, Shared};
 use crate::routes::{self, EchoBody};
+use crate::upload::{self, Outcome};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-stream limit on data queued inside h2 but not yet written. Capacity
@@ -38,6 +39,9 @@ const MAX_SEND_BUFFER: usize = 1 << 20;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// ... or until its capacity has stood still this long.
 const DRAIN_SETTLE: Duration = Duration::from_millis(50);
+/// An upload body that sends nothing for this long is given up (as the
+/// HTTP/1.1 read timeout does).
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Starts the runtime thread serving HTTP/2 on `listener`.
 pub fn spawn(
@@ -149,6 +153,7 @@ async fn serve_stream(
     let req = to_request(&parts);
     shared.count_request();
     let served = Arc::new(AtomicU64::new(0));
+    let recv = upload::is_upload(&req.path).then(|| Arc::new(AtomicU64::new(0)));
     if req.path != "/__log" {
         shared.push(Entry {
             conn_id,
@@ -159,7 +164,30 @@ async fn serve_stream(
             tls: true,
             h2: true,
             served: served.clone(),
+            recv: recv.clone(),
         });
+    }
+
+    if let Some(recv) = recv {
+        // The upload handlers read the body as it streams in, on a
+        // blocking thread that waits for each DATA frame.
+        let head_only = req.method == "HEAD";
+        let rt = tokio::runtime::Handle::current();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut body = H2Body {
+                body,
+                pending: Bytes::new(),
+                rt,
+            };
+            upload::handle(&shared, &req, &mut body, &recv)
+        })
+        .await;
+        match outcome {
+            Ok(Outcome::Respond(resp)) => send_response(respond, resp, head_only, &served).await,
+            // BadFraming is HTTP/1.1-only.
+            _ => respond.send_reset(Reason::INTERNAL_ERROR),
+        }
+        return;
     }
 
     // Read (and for /echo, hash) the request body, returning the window.
@@ -185,6 +213,37 @@ async fn serve_stream(
         return;
     };
     send_response(respond, resp, head_only, &served).await;
+}
+
+/// A request stream's body as a blocking `Read`, for a `spawn_blocking`
+/// thread. Flow-control capacity is released as frames are taken, so the
+/// client is held back by the window while the reader is slow.
+struct H2Body {
+    body: RecvStream,
+    pending: Bytes,
+    rt: tokio::runtime::Handle,
+}
+
+impl Read for H2Body {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pending.is_empty() {
+            let next = self
+                .rt
+                .block_on(tokio::time::timeout(BODY_TIMEOUT, self.body.data()));
+            match next {
+                Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+                Ok(None) => return Ok(0),
+                Ok(Some(Err(e))) => return Err(io::Error::other(e)),
+                Ok(Some(Ok(data))) => {
+                    let _ = self.body.flow_control().release_capacity(data.len());
+                    self.pending = data;
+                }
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending.split_to(n));
+        Ok(n)
+    }
 }
 
 /// The response head: HTTP/1.1's headers minus the connection-level ones

@@ -23,6 +23,9 @@ pub struct Entry {
     /// Served over HTTP/2: the line gets a trailing ` h2=1`.
     pub h2: bool,
     pub served: Arc<AtomicU64>,
+    /// Request-body bytes read so far, for the upload endpoints: the line
+    /// gets a trailing ` recv=N` (after ` h2=1`).
+    pub recv: Option<Arc<AtomicU64>>,
 }
 
 pub struct Shared {
@@ -74,7 +77,7 @@ impl Shared {
         for e in log.iter() {
             let _ = writeln!(
                 out,
-                "{} {} {} range={} if-range={} tls={} served={}{}",
+                "{} {} {} range={} if-range={} tls={} served={}{}{}",
                 e.conn_id,
                 e.method,
                 e.target,
@@ -82,7 +85,11 @@ impl Shared {
                 e.if_range.as_deref().unwrap_or("-"),
                 u8::from(e.tls),
                 e.served.load(Ordering::SeqCst),
-                if e.h2 { " h2=1" } else { "" }
+                if e.h2 { " h2=1" } else { "" },
+                match &e.recv {
+                    Some(r) => format!(" recv={}", r.load(Ordering::SeqCst)),
+                    None => String::new(),
+                }
             );
         }
         if clear {

@@ -4,13 +4,16 @@
 //! Usage: testserver --root DIR [--port-file FILE] [--cert-dir DIR] [--bind ADDR]
 //!
 //! The ports are printed, and written to the port file, as one line
-//! `http=P https=P h2=P`. `/__log` lines of HTTP/2 requests end in ` h2=1`.
+//! `http=P https=P h2=P`. `/__log` lines of HTTP/2 requests end in ` h2=1`;
+//! those of the upload endpoints (`/upload/multipart`, `/upload/raw/NAME`,
+//! see upload.rs) end in ` recv=N`, the request-body bytes read.
 
 mod http;
 mod http2;
 mod log;
 mod routes;
 mod tls;
+mod upload;
 
 use std::io::BufReader;
 use std::net::{IpAddr, TcpListener, TcpStream};
@@ -24,9 +27,10 @@ use std::time::Duration;
 use openssl::sha::Sha256;
 use openssl::ssl::SslAcceptor;
 
-use crate::http::{After, Conn, HeadError, Response};
+use crate::http::{After, BodyReader, Conn, HeadError, Response};
 use crate::log::{Entry, Shared};
 use crate::routes::EchoBody;
+use crate::upload::Outcome;
 
 /// Idle keep-alive connections (and stuck reads) are closed after this.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -195,6 +199,7 @@ fn serve_request(reader: &mut BufReader<Conn>, shared: &Shared, conn_id: u64) ->
     shared.count_request();
     let tls = reader.get_ref().is_tls();
     let served = Arc::new(AtomicU64::new(0));
+    let recv = upload::is_upload(&req.path).then(|| Arc::new(AtomicU64::new(0)));
     if req.path != "/__log" {
         shared.push(Entry {
             conn_id,
@@ -205,11 +210,36 @@ fn serve_request(reader: &mut BufReader<Conn>, shared: &Shared, conn_id: u64) ->
             tls,
             h2: false,
             served: served.clone(),
+            recv: recv.clone(),
         });
     }
 
     if http::maybe_continue(reader.get_mut(), &req).is_err() {
         return After::Aborted;
+    }
+    if let Some(recv) = recv {
+        let outcome = upload::handle(shared, &req, &mut BodyReader::new(reader, req.body), &recv);
+        let resp = match outcome {
+            Outcome::Respond(resp) => resp,
+            Outcome::Abort => {
+                reader.get_ref().abort();
+                return After::Aborted;
+            }
+            Outcome::BadFraming(why) => {
+                let resp = Response::text(400, format!("bad request: {why}\n"));
+                let _ = http::write_response(reader.get_mut(), resp, false, true, &served);
+                return After::Close;
+            }
+        };
+        let head_only = req.method == "HEAD";
+        return http::write_response(
+            reader.get_mut(),
+            resp,
+            head_only,
+            req.wants_close(),
+            &served,
+        )
+        .unwrap_or(After::Aborted);
     }
     let mut hasher = (req.path == "/echo").then(Sha256::new);
     let echo = match http::read_body(reader, req.body, hasher.as_mut()) {

@@ -67,7 +67,7 @@ fn not_found() -> Response {
 
 /// Maps a requested status to the one we send: 1xx cannot be sent as a
 /// final response, so it becomes 500; out-of-range values are rejected.
-fn effective_status(code: &str) -> Option<u16> {
+pub fn effective_status(code: &str) -> Option<u16> {
     match code.parse::<u16>() {
         Ok(c @ 200..=599) => Some(c),
         Ok(100..=199) => Some(500),
@@ -161,7 +161,7 @@ fn flag(req: &Request, name: &str) -> bool {
         .is_some_and(|v| v != "0" && v != "false")
 }
 
-fn num(req: &Request, name: &str) -> Option<u64> {
+pub fn num(req: &Request, name: &str) -> Option<u64> {
     req.query_param(name).and_then(|v| v.parse().ok())
 }
 
