@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# ohreq benchmarks: build/ohreq against curl, both downloading from the same private
-# nginx on 127.0.0.1. Run from the repo root with `make bench` (or `bash benches/run.sh`).
+# ohreq benchmarks: build/ohreq against curl, both downloading from and uploading to the
+# same private nginx on 127.0.0.1. Run from the repo root with `make bench` (or
+# `bash benches/run.sh`).
 #
 #   ROUNDS=N   paired rounds (default 5); the tool that goes first alternates per round
 #   PROFILE=1  afterwards, one `strace -c -f` and one `perf stat` of each ohreq case
+#              (downloads and uploads)
 #   KEEP=1     keep the temp dir (data, logs) instead of deleting it
+#   POST_REPS=N uploads per tool and round in the 64 MiB POST case (default 5), each one
+#              timed and checked on its own; the round's time is their mean (one is ~40 ms)
 #   OHREQ=PATH the CLI to measure (default build/ohreq)
 #
 # Prints per-round times, median ratios ohreq/curl and a summary block, which it also
@@ -15,7 +19,9 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-5}
 PROFILE=${PROFILE:-0}
 KEEP=${KEEP:-0}
+POST_REPS=${POST_REPS:-5}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive integer" >&2; exit 2; }
+[[ $POST_REPS =~ ^[1-9][0-9]*$ ]] || { echo "POST_REPS must be a positive integer" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OHREQ=${OHREQ:-$REPO/build/ohreq} # override to benchmark another build
@@ -24,6 +30,7 @@ BIG_BYTES=$((1024 * 1024 * 1024))
 SMALL_N=1000
 SMALL_BYTES=16384
 PAR=16
+MID_BYTES=$((64 * 1024 * 1024)) # multipart POST upload; the PUT upload sends big.bin
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*"; }
@@ -68,24 +75,33 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---------------------------------------------------------------- 2. temp dir, data
 BASE=${TMPDIR:-/tmp}
-need_kib=$((3 * 1024 * 1024))
+# The upload check (warm-up only) has nginx buffer a whole 1 GiB request body in a temp
+# file: in tmpfs (/dev/shm) when it has room, otherwise in the temp dir (1 GiB more on disk).
+USE_SHM=0
+shm_kib=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
+[[ -w /dev/shm && ${shm_kib:-0} -ge $((1200 * 1024)) ]] && USE_SHM=1
+need_kib=$(((USE_SHM ? 3 : 4) * 1024 * 1024))
 free_kib=$(df -Pk "$BASE" | awk 'NR == 2 { print $4 }')
-((free_kib >= need_kib)) || die "$BASE has $((free_kib / 1024)) MiB free; need 3 GiB"
+((free_kib >= need_kib)) || die "$BASE has $((free_kib / 1024)) MiB free; need $((need_kib / 1024 / 1024)) GiB"
 
 WORK=$(mktemp -d "$BASE/ohreq-bench.XXXXXX")
 chmod 755 "$WORK"
 NGINX_PID=
+COUNT_TMP=
 cleanup() {
     local rc=$?
     if [[ -n $NGINX_PID ]]; then
         kill "$NGINX_PID" 2>/dev/null || true
         wait "$NGINX_PID" 2>/dev/null || true
     fi
+    [[ $COUNT_TMP == /dev/shm/* ]] && rm -rf "$COUNT_TMP"
     if [[ $KEEP == 1 ]]; then echo "bench: kept $WORK"; else rm -rf "$WORK"; fi
     exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+((USE_SHM)) && COUNT_TMP=$(mktemp -d /dev/shm/ohreq-bench.XXXXXX) && chmod 755 "$COUNT_TMP"
+[[ -n $COUNT_TMP ]] || { COUNT_TMP=$WORK/nginx/count-body; mkdir -p "$COUNT_TMP"; }
 
 DATA=$WORK/data
 OUT=$WORK/out
@@ -96,11 +112,12 @@ export TMPDIR=$WORK/ohreq-tmp
 
 log "generating data in $WORK"
 head -c "$BIG_BYTES" </dev/urandom >"$DATA/big.bin"
+head -c "$MID_BYTES" </dev/urandom >"$DATA/mid.bin"
 head -c $((SMALL_N * SMALL_BYTES)) </dev/urandom | (cd "$DATA/small" && split -b "$SMALL_BYTES" -d -a 4 - s)
 echo ok >"$DATA/ready"
 chmod -R a+rX "$DATA"
 (( $(find "$DATA/small" -type f | wc -l) == SMALL_N )) || die "small file set incomplete"
-sync # the sources' writeback must not run during the timed downloads
+sync # the sources' writeback must not run during the timed runs
 
 # ---------------------------------------------------------------- private nginx
 start_nginx() {
@@ -124,9 +141,35 @@ http {
     sendfile on;
     tcp_nopush on;
     keepalive_requests 100000;
+    # Uploads get their own logs: method, URI, status, Content-Length, \$request_length.
+    log_format upload '\$request_method \$uri \$status \$content_length \$request_length "\$http_expect"';
     server {
         listen 127.0.0.1:$port;
         root $DATA;
+        # Upload sink for the timed runs: PUT and POST of any size. 'return' answers 200
+        # at once and nginx then reads the rest of the body and throws it away (no temp file,
+        # no disk). Discarded bytes are not counted in \$request_length, so the runs here are
+        # checked with status, Content-Length and the loopback byte counter instead.
+        location /sink/ {
+            client_max_body_size 0;
+            client_body_in_file_only off;
+            access_log $LOGS/sink-access.log upload;
+            return 200 "ok\n";
+        }
+        # Warm-up check only: nginx reads the whole body into a temp file before it proxies the
+        # request on, so here \$request_length = request headers + every body byte received.
+        location /count/ {
+            client_max_body_size 0;
+            client_body_temp_path $COUNT_TMP;
+            access_log $LOGS/count-access.log upload;
+            proxy_http_version 1.1;
+            proxy_pass http://127.0.0.1:$port/null/;
+        }
+        location /null/ {
+            client_max_body_size 0;
+            access_log off;
+            return 200 "ok\n";
+        }
     }
 }
 EOF
@@ -241,20 +284,105 @@ run_small_curl() {
     check_small curl "$1"
 }
 
+# Uploads: "put" sends big.bin as the raw body of one PUT, "post" sends mid.bin as one
+# multipart/form-data POST. Both go to the discarding /sink/ (timed runs) or to /count/
+# (warm-up check). Every run gets its own URI, so its access-log line can be found.
+UP_SEQ=0
+LO_RX=/sys/class/net/lo/statistics/rx_bytes
+lo_rx() { if [[ -r $LO_RX ]]; then cat "$LO_RX"; else echo -1; fi; }
+upload_cmd() { # tool case url: sets CMD
+    case $1/$2 in
+    ohreq/put) CMD=("$OHREQ" upload --quiet --allow-http -X PUT -F "file=@$DATA/big.bin" "$3") ;;
+    curl/put) CMD=(curl -sS --fail --noproxy '*' -T "$DATA/big.bin" -o /dev/null -w '%{http_code} %{size_upload}\n' "$3") ;;
+    ohreq/post) CMD=("$OHREQ" upload --quiet --allow-http -F "file=@$DATA/mid.bin" "$3") ;;
+    curl/post) CMD=(curl -sS --fail --noproxy '*' -F "file=@$DATA/mid.bin" -o /dev/null -w '%{http_code} %{size_upload}\n' "$3") ;;
+    *) die "upload_cmd $*" ;;
+    esac
+}
+await_line() { # log uri: prints the log's line for uri; nginx writes it once the body is read
+    local line
+    for _ in $(seq 1000); do
+        line=$(grep -F " $2 " "$1" 2>/dev/null | tail -1 || true)
+        [[ -n $line ]] && { echo "$line"; return 0; }
+        sleep 0.01
+    done
+    return 1
+}
+check_upload() { # tool case loc uri lo_delta
+    local tool=$1 kase=$2 loc=$3 uri=$4 lo=$5 line m u st cl rl want_m out
+    line=$(await_line "$LOGS/$loc-access.log" "$uri") || die "$tool $kase: no $loc access-log line for $uri"
+    read -r m u st cl rl _ <<<"$line"
+    if [[ $kase == put ]]; then want_m=PUT; else want_m=POST; fi
+    [[ $m == "$want_m" && $st == 200 ]] || die "$tool $kase: nginx logged '$line', want $want_m ... 200"
+    # Content-Length: the file itself (PUT); the file plus the multipart framing (POST).
+    if [[ $kase == put ]]; then
+        ((cl == BIG_BYTES)) || die "$tool put: Content-Length $cl, want $BIG_BYTES"
+    else
+        ((cl > MID_BYTES && cl < MID_BYTES + 4096)) || die "$tool post: Content-Length $cl for a $MID_BYTES-byte file"
+    fi
+    # All of it crossed loopback during the run (the counter only adds other traffic).
+    ((lo < 0 || lo >= cl)) || die "$tool $kase: only $lo bytes crossed loopback, body is $cl"
+    # /count/ read the whole body itself: headers + body, so more than Content-Length by less than 4 KiB.
+    if [[ $loc == count ]]; then
+        ((rl > cl && rl < cl + 4096)) || die "$tool $kase: nginx read $rl request bytes, body alone is $cl"
+    fi
+    out=$(cat "$LOGS/$kase-$tool.log")
+    if [[ $tool == ohreq ]]; then
+        [[ $out == ok ]] || die "ohreq $kase: printed '$out', want the sink's 'ok'"
+    else
+        [[ $out == "200 $cl" ]] || die "curl $kase: status/bytes sent '$out', want '200 $cl'"
+    fi
+}
+run_upload() { # tool case [loc]: sets T and, for put, RSS
+    local tool=$1 kase=$2 loc=${3:-sink} uri t0 t1 lo0 lo1
+    UP_SEQ=$((UP_SEQ + 1))
+    uri=/$loc/$kase-$tool-$UP_SEQ
+    upload_cmd "$tool" "$kase" "$BASE_URL$uri"
+    sync
+    lo0=$(lo_rx)
+    t0=$(now)
+    if [[ $kase == put ]]; then
+        run_logged "$kase-$tool" /usr/bin/time -f %M -o "$LOGS/rss" "${CMD[@]}"
+    else
+        run_logged "$kase-$tool" "${CMD[@]}"
+    fi
+    t1=$(now)
+    lo1=$(lo_rx)
+    T=$(sub "$t1" "$t0")
+    [[ $kase == put ]] && RSS=$(tail -1 "$LOGS/rss")
+    if ((lo0 < 0)); then check_upload "$tool" "$kase" "$loc" "$uri" -1
+    else check_upload "$tool" "$kase" "$loc" "$uri" $((lo1 - lo0)); fi
+}
+run_post() { # tool: POST_REPS timed uploads of mid.bin; T = their mean time
+    local sum=0 k
+    for ((k = 0; k < POST_REPS; k++)); do
+        run_upload "$1" post
+        sum=$(awk -v a="$sum" -v b="$T" 'BEGIN { printf "%.6f", a + b }')
+    done
+    T=$(awk -v a="$sum" -v n="$POST_REPS" 'BEGIN { printf "%.4f", a / n }')
+}
+
 # ---------------------------------------------------------------- 3. rounds
-log "warm-up (untimed)"
+log "warm-up (untimed), with a full-body check of each upload through /count/"
 run_big_ohreq 1; run_big_curl 1; run_small_ohreq 1; run_small_curl 1
+for kase in put post; do
+    for tool in ohreq curl; do run_upload $tool $kase count; run_upload $tool $kase; done
+done
 
 BO=() BC=() BR=() RSS_O=() RSS_C=() SO=() SC=() SCS=() SR=() SRS=()
+UO=() UC=() UR=() RSS_UO=() RSS_UC=() MO=() MC=() MR=()
 machine_load() { # load average, and the share of time tasks waited on I/O (PSI, when there)
     local io=
     [[ -r /proc/pressure/io ]] && io=", io-wait $(awk '/^some/ { sub("avg10=", "", $2); print $2 }' /proc/pressure/io)%"
     echo "$(cut -d' ' -f1-3 /proc/loadavg)$io"
 }
 LOAD0=$(machine_load)
-log "$ROUNDS paired rounds; times in seconds, ratio = ohreq / curl (machine load: $LOAD0)"
-printf '%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s\n' round first \
-    "1G ohreq" "1G curl+s" ratio "sm ohreq" "sm curl" "sm curl+s" r r+s
+log "$ROUNDS paired rounds; times in seconds (POST: mean of $POST_REPS uploads), ratio = ohreq / curl (machine load: $LOAD0)"
+# shellcheck disable=SC2059
+ROW='%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s | %8s %8s %6s | %8s %8s %6s\n'
+printf "$ROW" round first \
+    "1G ohreq" "1G curl+s" ratio "sm ohreq" "sm curl" "sm curl+s" r r+s \
+    "PUT ohrq" "PUT curl" r "POST ohr" "POST crl" r
 for ((r = 1; r <= ROUNDS; r++)); do
     do_cmp=$((r == 1 ? 1 : 0)) # compare contents in the first timed round (and the warm-up)
     if ((r % 2)); then first=ohreq; else first=curl; fi
@@ -263,25 +391,44 @@ for ((r = 1; r <= ROUNDS; r++)); do
         run_big_curl $do_cmp; bc=$T; rsc=$RSS
         run_small_ohreq $do_cmp; so=$T
         run_small_curl $do_cmp; sc=$T; scs=$T_SYNC
+        rm -rf "$OUT"
+        run_upload ohreq put; uo=$T; rsuo=$RSS
+        run_upload curl put; uc=$T; rsuc=$RSS
+        run_post ohreq; mo=$T
+        run_post curl; mc=$T
     else
         run_big_curl $do_cmp; bc=$T; rsc=$RSS
         run_big_ohreq $do_cmp; bo=$T; rso=$RSS
         run_small_curl $do_cmp; sc=$T; scs=$T_SYNC
         run_small_ohreq $do_cmp; so=$T
+        rm -rf "$OUT"
+        run_upload curl put; uc=$T; rsuc=$RSS
+        run_upload ohreq put; uo=$T; rsuo=$RSS
+        run_post curl; mc=$T
+        run_post ohreq; mo=$T
     fi
     br=$(div "$bo" "$bc"); sr=$(div "$so" "$sc"); srs=$(div "$so" "$scs")
+    ur=$(div "$uo" "$uc"); mr=$(awk -v a="$mo" -v b="$mc" 'BEGIN { printf "%.3f", a / b }')
     BO+=("$bo") BC+=("$bc") BR+=("$br") RSS_O+=("$rso") RSS_C+=("$rsc")
     SO+=("$so") SC+=("$sc") SCS+=("$scs") SR+=("$sr") SRS+=("$srs")
-    printf '%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s\n' "$r" "$first" \
-        "$bo" "$bc" "$br" "$so" "$sc" "$scs" "$sr" "$srs"
+    UO+=("$uo") UC+=("$uc") UR+=("$ur") RSS_UO+=("$rsuo") RSS_UC+=("$rsuc")
+    MO+=("$mo") MC+=("$mc") MR+=("$mr")
+    # shellcheck disable=SC2059
+    printf "$ROW" "$r" "$first" \
+        "$bo" "$bc" "$br" "$so" "$sc" "$scs" "$sr" "$srs" "$uo" "$uc" "$ur" "$mo" "$mc" "$mr"
 done
 rm -rf "$OUT"
 
-printf '%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s\n' median "" \
+# shellcheck disable=SC2059
+printf "$ROW" median "" \
     "$(median "${BO[@]}")" "$(median "${BC[@]}")" "$(median "${BR[@]}")" \
     "$(median "${SO[@]}")" "$(median "${SC[@]}")" "$(median "${SCS[@]}")" \
-    "$(median "${SR[@]}")" "$(median "${SRS[@]}")"
-echo "peak RSS per round (MiB): ohreq $(for k in "${RSS_O[@]}"; do printf '%s ' "$(mib "$k")"; done)| curl $(for k in "${RSS_C[@]}"; do printf '%s ' "$(mib "$k")"; done)"
+    "$(median "${SR[@]}")" "$(median "${SRS[@]}")" \
+    "$(median "${UO[@]}")" "$(median "${UC[@]}")" "$(median "${UR[@]}")" \
+    "$(median "${MO[@]}")" "$(median "${MC[@]}")" "$(median "${MR[@]}")"
+mib_list() { for k in "$@"; do printf '%s ' "$(mib "$k")"; done; }
+echo "peak RSS per round (MiB), get 1 GiB: ohreq $(mib_list "${RSS_O[@]}")| curl $(mib_list "${RSS_C[@]}")"
+echo "peak RSS per round (MiB), PUT 1 GiB: ohreq $(mib_list "${RSS_UO[@]}")| curl $(mib_list "${RSS_UC[@]}")"
 
 LOAD1=$(machine_load)
 
@@ -297,6 +444,14 @@ if [[ $PROFILE == 1 ]]; then
         strace -c -f -o "$LOGS/strace-small" "$OHREQ" get --quiet --allow-http --parallel "$PAR" -d "$OUT" "${SMALL_URLS[@]}"
         head -15 "$LOGS/strace-small"
     fi
+    if command -v strace >/dev/null; then
+        for kase in put post; do
+            upload_cmd ohreq $kase "$BASE_URL/sink/profile-$kase"
+            log "strace -c -f: ohreq upload $kase"
+            strace -c -f -o "$LOGS/strace-$kase" "${CMD[@]}" >/dev/null
+            head -15 "$LOGS/strace-$kase"
+        done
+    fi
     if command -v perf >/dev/null; then
         fresh_out
         log "perf stat: ohreq get 1 GiB"
@@ -308,20 +463,33 @@ if [[ $PROFILE == 1 ]]; then
         perf stat -o "$LOGS/perf-small" -e task-clock,context-switches,page-faults -- \
             "$OHREQ" get --quiet --allow-http --parallel "$PAR" -d "$OUT" "${SMALL_URLS[@]}" || true
         grep -Ev '^\s*$|^#|counter stats' "$LOGS/perf-small" || true
+        for kase in put post; do
+            upload_cmd ohreq $kase "$BASE_URL/sink/profile-$kase"
+            log "perf stat: ohreq upload $kase"
+            perf stat -o "$LOGS/perf-$kase" -e task-clock,context-switches,page-faults -- \
+                "${CMD[@]}" >/dev/null || true
+            grep -Ev '^\s*$|^#|counter stats' "$LOGS/perf-$kase" || true
+        done
     fi
     rm -rf "$OUT"
 fi
 
 # ---------------------------------------------------------------- 4. summary
 rss_o=$(mib "$(maxof "${RSS_O[@]}")"); rss_c=$(mib "$(maxof "${RSS_C[@]}")")
+rss_uo=$(mib "$(maxof "${RSS_UO[@]}")"); rss_uc=$(mib "$(maxof "${RSS_UC[@]}")")
 summary=$(
     echo "== summary (median of $ROUNDS rounds, ohreq / curl, same loopback nginx)"
     printf '%-46s %5sx   (target <= 0.95)\n' "1 GiB download to disk (curl -o + sync):" "$(median "${BR[@]}")"
     printf '%-46s %5sx   (target <= 0.80)\n' "$SMALL_N x 16 KiB, $PAR parallel (curl --parallel):" "$(median "${SR[@]}")"
     printf '%-46s %5sx\n' "$SMALL_N x 16 KiB, $PAR parallel (curl + sync):" "$(median "${SRS[@]}")"
+    printf '%-46s %5sx   (target <= 1.05)\n' "1 GiB PUT upload (curl -T):" "$(median "${UR[@]}")"
+    printf '%-46s %5sx   (target <= 1.05)\n' "64 MiB multipart POST upload (curl -F):" "$(median "${MR[@]}")"
     echo "peak RSS ohreq get 1 GiB: $rss_o MiB (target < 32 MiB); curl: $rss_c MiB"
+    echo "peak RSS ohreq upload PUT 1 GiB: $rss_uo MiB (target < 32 MiB); curl: $rss_uc MiB"
     echo "medians (s): 1 GiB ohreq $(median "${BO[@]}") curl+sync $(median "${BC[@]}");" \
         "small ohreq $(median "${SO[@]}") curl $(median "${SC[@]}") curl+sync $(median "${SCS[@]}")"
+    echo "medians (s): PUT 1 GiB ohreq $(median "${UO[@]}") curl $(median "${UC[@]}");" \
+        "POST 64 MiB (mean of $POST_REPS per round) ohreq $(median "${MO[@]}") curl $(median "${MC[@]}")"
     echo "machine load before / after the rounds (loadavg 1/5/15 min, io-wait avg10): $LOAD0 / $LOAD1"
     echo "($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r), $(curl --version | head -1 | cut -d' ' -f1-2), nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), out dir fs $(df -PT "$WORK" | awk 'NR == 2 { print $2 }'))"
 )
