@@ -500,3 +500,35 @@ int th_server_h2_port(const th_server *s) {
     fclose(f);
     return h2;
 }
+
+/* ---- uploads (added for test_upload) ---- */
+
+int th_server_upload_log(const th_server *s, const char *needle, th_upload_log_entry *out, int cap) {
+    size_t sz = 4u << 20;
+    char *buf = malloc(sz);
+    if (!buf) return -1;
+    if (http_exchange(s, "GET", "/__log", buf, sz) != 200) {
+        free(buf);
+        return -1;
+    }
+    char *body = strstr(buf, "\r\n\r\n");
+    int n = 0;
+    if (body) {
+        char *save = NULL;
+        for (char *line = strtok_r(body + 4, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            th_upload_log_entry u;
+            memset(&u, 0, sizeof u);
+            char *sv = NULL, *p = line;
+            while ((p = strstr(p, " served=")) != NULL) sv = p++;
+            u.h2 = sv && strstr(sv, " h2=1") != NULL;
+            char *rv = sv ? strstr(sv, " recv=") : NULL;
+            u.recv = rv ? atoll(rv + 6) : -1;
+            if (parse_log_line(line, &u.e) != 0) continue;
+            if (needle && !strstr(u.e.target, needle)) continue;
+            if (out && n < cap) out[n] = u;
+            n++;
+        }
+    }
+    free(buf);
+    return n;
+}

@@ -177,4 +177,18 @@ ohreq_service *th_service_max(const char *data, uint32_t max_running);
  * -1 if the server does not announce one. */
 int th_server_h2_port(const th_server *s);
 
+
+/* ---- uploads (added for test_upload) ---- */
+
+/* One /__log line of an upload endpoint: the common fields plus ` h2=1` and ` recv=N`. */
+typedef struct {
+    th_log_entry e;
+    int h2;
+    long long recv; /* request-body bytes the server read; -1 when the line has none */
+} th_upload_log_entry;
+
+/* As th_server_log, for upload lines: entries whose target contains `needle` (NULL: all),
+ * oldest first, up to `cap`. Returns how many matched (may exceed cap), -1 on error. */
+int th_server_upload_log(const th_server *s, const char *needle, th_upload_log_entry *out, int cap);
+
 #endif

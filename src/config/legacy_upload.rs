@@ -77,12 +77,25 @@ pub fn validate_legacy_upload(
         )));
     }
     super::check_timeouts(b.connect_timeout_s, b.total_timeout_s)?;
-    let mut files = Vec::with_capacity(b.files.len());
+    // Sandbox paths first (401), then what the resolver makes of dataability URIs and
+    // whether the files exist (13400002): a syntax error anywhere wins over a missing file.
+    let mut local = Vec::with_capacity(b.files.len());
     for f in &b.files {
-        let path = resolve_uri(&f.uri, sandbox, resolver)?;
+        let is_data = f.uri.starts_with(DATAABILITY);
+        local.push(if is_data {
+            None
+        } else {
+            Some(sandbox.resolve_legacy_upload(&f.uri)?)
+        });
+    }
+    let mut files = Vec::with_capacity(b.files.len());
+    for (f, path) in b.files.iter().zip(local) {
+        let path = match path {
+            Some(p) => p,
+            None => resolve_dataability(&f.uri, resolver)?,
+        };
         files.push((f, path));
     }
-    // Existence last: syntax errors (401) win over missing files (13400002).
     let mut out = Vec::with_capacity(files.len());
     for (f, path) in files {
         match std::fs::metadata(&path) {
@@ -146,18 +159,16 @@ pub fn validate_legacy_upload(
     Ok(c)
 }
 
-fn resolve_uri(uri: &str, sandbox: &Sandbox, resolver: Option<UriResolver<'_>>) -> Result<PathBuf> {
-    if uri.starts_with("dataability://") {
-        let r = resolver.ok_or_else(|| {
-            Error::new(
-                Code::FilePath,
-                format!("{uri}: no dataability resolver is registered"),
-            )
-        })?;
-        return r(uri)
-            .ok_or_else(|| Error::new(Code::FilePath, format!("{uri} could not be resolved")));
-    }
-    sandbox.resolve_legacy_upload(uri)
+const DATAABILITY: &str = "dataability://";
+
+fn resolve_dataability(uri: &str, resolver: Option<UriResolver<'_>>) -> Result<PathBuf> {
+    let r = resolver.ok_or_else(|| {
+        Error::new(
+            Code::FilePath,
+            format!("{uri}: no dataability resolver is registered"),
+        )
+    })?;
+    r(uri).ok_or_else(|| Error::new(Code::FilePath, format!("{uri} could not be resolved")))
 }
 
 #[cfg(test)]
