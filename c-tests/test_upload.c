@@ -1150,6 +1150,46 @@ static void test_delete_running(void) {
     env_close(&e);
 }
 
+/* Losing the network fails a running legacy upload (reference C.4: API 9 uploads fail,
+ * downloads wait). */
+static void test_network_lost(void) {
+    env e;
+    env_open(&e);
+    char a[700], url[256];
+    mkfile(&e, "lost.bin", (size_t)(64LL * MiB), 28, a, sizeof a);
+    int port = 0;
+    int lfd = blackhole(&port);
+    ohreq_upload_config *c = ohreq_upload_config_new();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/upload/raw/x", port);
+    CHECK_CODE(ohreq_upload_config_set_url(c, url), OHREQ_OK);
+    CHECK_CODE(ohreq_upload_config_set_method(c, "PUT"), OHREQ_OK);
+    add_file(c, "", "", "lost.bin", "");
+    ohreq_task *t = NULL;
+    up_rec u;
+    up_init(&u);
+    CHECK_CODE(go_rec(&e, c, &t, &u), OHREQ_OK);
+    if (t) {
+        int status = -1;
+        for (long long deadline = th_now_ms() + 10000; th_now_ms() < deadline && status != OHREQ_SESSION_RUNNING;) {
+            ohreq_download_info *info = NULL;
+            if (ohreq_task_get_download_info(t, &info) == OHREQ_OK) {
+                status = ohreq_download_info_status(info);
+                ohreq_download_info_free(info);
+            }
+            th_sleep_ms(20);
+        }
+        CHECK_EQ(status, OHREQ_SESSION_RUNNING);
+        CHECK_CODE(ohreq_service_set_network(e.svc, false, OHREQ_NET_NONE, false, false), OHREQ_OK);
+        CHECK_EQ(up_wait_end(&u, 5000), OHREQ_EVENT_FAIL);
+        CHECK_EQ(u.fail_code, OHREQ_ERROR_OFFLINE);
+        CHECK_EQ(u.n_states, 1);
+        ohreq_task_free(t);
+    }
+    up_destroy(&u);
+    close(lfd);
+    env_close(&e);
+}
+
 /* HTTPS with the client's CA file. */
 static void test_https(void) {
     env e;
@@ -1278,6 +1318,7 @@ static const th_test tests[] = {
     {"put_500_first", test_put_500_first},
     {"drop_retry", test_drop_retry},
     {"delete_running", test_delete_running},
+    {"network_lost", test_network_lost},
     {"https", test_https},
     {"http2", test_http2},
     {"big_multipart", test_big_multipart},

@@ -194,23 +194,23 @@ impl Inner {
                 return;
             }
             reg.net = net;
-            // Running tasks the new network no longer allows go back to WAITING; the
-            // scheduler starts them (resuming with Range) when it matches again.
-            let ids: Vec<TaskId> = reg
+            // Running tasks the new network no longer allows stop (reference C.4): downloads
+            // go back to WAITING and resume with Range when it matches again; legacy uploads
+            // fail.
+            let lost: Vec<(TaskId, Reason, Action)> = reg
                 .tasks
                 .values()
                 .filter(|e| e.rec.state == State::Running)
-                .filter(|e| scheduler::network_allows(&e.rec.config, &net).is_err())
-                .map(|e| e.rec.id)
+                .filter_map(|e| {
+                    let reason = scheduler::network_allows(&e.rec.config, &net).err()?;
+                    Some((e.rec.id, reason, e.rec.config.action))
+                })
                 .collect();
-            for id in ids {
-                let reason = {
-                    let e = reg.tasks.get(&id).expect("listed above");
-                    scheduler::network_allows(&e.rec.config, &net)
-                        .err()
-                        .unwrap_or(Reason::NetworkOffline)
-                };
-                self.set_state(&mut reg, id, State::Waiting, reason);
+            for (id, reason, action) in lost {
+                match action {
+                    Action::Download => self.set_state(&mut reg, id, State::Waiting, reason),
+                    Action::Upload => self.fail(&mut reg, id, reason),
+                }
                 self.engine_cancel(id);
             }
         }
