@@ -16,9 +16,11 @@ ASAN_BINS := $(addprefix $(BUILD)/asan-,$(C_TESTS))
 # The valgrind subset: fast tests that still cross every layer.
 VALGRIND_TESTS ?= test_api
 
-.PHONY: all lib test test-rust test-header test-static test-c test-asan test-valgrind demo header deps clean bench
+NAPI_SRC  := $(wildcard bindings/napi/*.c) $(wildcard bindings/napi/*.h)
 
-all: lib $(BUILD)/ohreq $(TEST_BINS)
+.PHONY: all lib test test-rust test-header test-static test-c test-asan test-valgrind test-node demo header deps clean bench
+
+all: lib $(BUILD)/ohreq $(TEST_BINS) $(BUILD)/ohreq.node
 
 lib:
 	$(CARGO) build --release --workspace
@@ -31,6 +33,10 @@ $(BUILD):
 $(BUILD)/ohreq: examples-c/ohreq.c include/ohreq.h lib | $(BUILD)
 	$(CC) $(CFLAGS) -O2 -o $@ $< $(LDLIBS)
 
+# The Node-API addon: plain cc against the headers that ship with nodejs (no node-gyp).
+$(BUILD)/ohreq.node: $(NAPI_SRC) include/ohreq.h lib | $(BUILD)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -I/usr/include/node -Iinclude -o $@ $(filter %.c,$(NAPI_SRC)) $(LDLIBS)
+
 $(BUILD)/test_%: c-tests/test_%.c c-tests/harness.c c-tests/harness.h include/ohreq.h lib | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ c-tests/harness.c $< $(LDLIBS)
 
@@ -41,7 +47,7 @@ $(BUILD)/asan-test_%: c-tests/test_%.c c-tests/harness.c c-tests/harness.h inclu
 header:
 	OHREQ_WRITE_HEADER=1 $(CARGO) test --release --test header
 
-test: deps all test-rust test-header test-static test-c test-asan test-valgrind
+test: deps all test-rust test-header test-static test-c test-asan test-valgrind test-node
 	@echo "== all tests passed"
 
 test-rust:
@@ -72,6 +78,9 @@ test-valgrind: $(addprefix $(BUILD)/,$(VALGRIND_TESTS))
 	@set -e; for t in $(VALGRIND_TESTS); do echo "== $$t (valgrind)"; \
 	  timeout 900 valgrind -q --error-exitcode=99 --track-origins=yes ./$(BUILD)/$$t; done
 
+test-node: $(BUILD)/ohreq.node
+	timeout 900 node --test bindings/napi/test/
+
 demo: all
 	@sh examples-c/demo.sh
 
@@ -84,6 +93,8 @@ deps:
 	for p in gcc:gcc valgrind:valgrind pkg-config:pkg-config; do \
 	  cmd=$${p%%:*}; pkg=$${p##*:}; command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	[ -f /usr/include/openssl/ssl.h ] || missing="$$missing libssl-dev"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	[ -f /usr/include/node/node_api.h ] || missing="$$missing libnode-dev"; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || exit 1; fi
 

@@ -141,7 +141,53 @@ static void test_shutdown_and_reopen_resumes(void) {
     th_rec_destroy(&ev);
 }
 
+static void count_kind(void *ud, const ohreq_event *ev) {
+    int *counts = ud;
+    unsigned k = ohreq_event_kind(ev);
+    if (k < TH_KINDS) counts[k]++;
+}
+
+/* Poll mode: events of a task whose handle is open wait in the queue, so subscribing after
+ * the task already finished still delivers its complete event at the next dispatch. */
+static void test_poll_mode_keeps_early_events(void) {
+    char dir[400], data[600], cache[600], ca[700], url[256], src[700];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", srv.certs);
+    mkdir(cache, 0755);
+    snprintf(src, sizeof src, "%s/early.bin", srv.root);
+    th_write_pattern(src, 1000, 3);
+    ohreq_service *svc = th_service(data, 1);
+    ohreq_client *c = th_client(svc, cache, ca, 0);
+    ohreq_download_config *cfg = ohreq_download_config_new();
+    CHECK_CODE(ohreq_download_config_set_url(cfg, th_url(&srv, 0, "/files/early.bin", url, sizeof url)), OHREQ_OK);
+    ohreq_task *t = NULL;
+    CHECK_CODE(ohreq_download(c, cfg, &t), OHREQ_OK);
+    ohreq_download_config_free(cfg);
+    /* Let it finish before anyone subscribes. */
+    ohreq_download_info *info = NULL;
+    int done = 0;
+    for (int i = 0; i < 200 && !done; i++) {
+        CHECK_CODE(ohreq_task_get_download_info(t, &info), OHREQ_OK);
+        done = ohreq_download_info_status(info) == OHREQ_SESSION_SUCCESSFUL;
+        ohreq_download_info_free(info);
+        if (!done) th_sleep_ms(20);
+    }
+    CHECK(done);
+    int counts[TH_KINDS] = {0};
+    CHECK_CODE(ohreq_task_on(t, OHREQ_EVENT_COMPLETE, count_kind, counts, NULL), OHREQ_OK);
+    size_t n = 0;
+    CHECK_CODE(ohreq_service_dispatch(svc, &n), OHREQ_OK);
+    CHECK(n >= 1);
+    CHECK_EQ(counts[OHREQ_EVENT_COMPLETE], 1);
+    ohreq_task_free(t);
+    ohreq_client_free(c);
+    ohreq_service_free(svc);
+}
+
 static const th_test tests[] = {
+    {"poll_mode_keeps_early_events", test_poll_mode_keeps_early_events},
     {"log_callback", test_log_callback},
     {"log_userdata_freed_with_options", test_log_userdata_freed_with_options},
     {"shutdown_and_reopen_resumes", test_shutdown_and_reopen_resumes},

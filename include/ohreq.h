@@ -1061,9 +1061,10 @@ ohreq_code ohreq_service_dispatch(struct ohreq_service *service,
  * 13400001 (the target is a directory or cannot be created), 201 (no INTERNET permission),
  * 21900004 (the app has too many live tasks), 13400003 (service shut down).
  * On failure nothing is created on disk. The task is durable (it survives a killed
- * process) when this returns. It starts at once, so events may fire before you subscribe;
- * they are not replayed: after `ohreq_task_on`, read `ohreq_task_get_download_info` to
- * catch up.
+ * process) when this returns. It starts at once: in poll mode its events wait in the queue
+ * while the handle is open, so callbacks registered before the next
+ * `ohreq_service_dispatch` miss nothing; in thread mode an event may be delivered before
+ * you subscribe — read `ohreq_task_get_download_info` after `ohreq_task_on` to catch up.
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_download(struct ohreq_client *client,
@@ -1270,8 +1271,8 @@ ohreq_code ohreq_upload_config_set_min_speed(struct ohreq_upload_config *config,
  * Returns 0 and writes `*task_out`, or: 401 (NULL, bad url or header, no files, index not
  * below the file count, a uri that escapes the cache dir), 13400002 (a file is missing or
  * a directory, or a `dataability://` uri cannot be resolved), 201 (no INTERNET permission),
- * 21900004 (too many live tasks), 13400003 (service shut down). Events may fire before you
- * subscribe; read `ohreq_task_get_download_info` after `ohreq_task_on` to catch up.
+ * 21900004 (too many live tasks), 13400003 (service shut down). Event delivery before the
+ * first `ohreq_task_on` is as for `ohreq_download`.
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_upload(struct ohreq_client *client,

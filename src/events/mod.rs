@@ -159,6 +159,9 @@ pub struct EventHub {
     ready: Condvar,
     fd: Option<EventFd>,
     subs: Mutex<HashMap<TaskId, Vec<Arc<Sub>>>>,
+    /// Open handles per task: their events are queued even before anyone subscribes, so a
+    /// poll-mode embedder that subscribes right after creating a task misses nothing.
+    handles: Mutex<HashMap<TaskId, usize>>,
     /// Held while callbacks run, so `off` from another thread can wait for them to finish.
     delivery: Mutex<()>,
     closed: AtomicBool,
@@ -176,6 +179,7 @@ impl EventHub {
             ready: Condvar::new(),
             fd,
             subs: Mutex::new(HashMap::new()),
+            handles: Mutex::new(HashMap::new()),
             delivery: Mutex::new(()),
             closed: AtomicBool::new(false),
         })
@@ -198,8 +202,25 @@ impl EventHub {
             .is_some_and(|v| v.iter().any(|s| s.kind == kind))
     }
 
+    /// A handle on `task` was opened; see `handles`.
+    pub fn handle_opened(&self, task: TaskId) {
+        *self.handles.lock().entry(task).or_default() += 1;
+    }
+
+    pub fn handle_closed(&self, task: TaskId) {
+        let mut h = self.handles.lock();
+        if let Some(n) = h.get_mut(&task) {
+            *n -= 1;
+            if *n == 0 {
+                h.remove(&task);
+            }
+        }
+    }
+
     pub fn push(&self, ev: Event) {
-        if !self.has_listener(ev.task_id, ev.kind) {
+        let wanted =
+            self.has_listener(ev.task_id, ev.kind) || self.handles.lock().contains_key(&ev.task_id);
+        if !wanted {
             return;
         }
         self.queue.lock().push_back(ev);

@@ -97,6 +97,7 @@ fn new_handle(
     id: TaskId,
     version: Version,
 ) -> *mut ohreq_task {
+    inner.hub.handle_opened(id);
     into_raw::<ohreq_task>(TaskData {
         magic: TASK_MAGIC,
         inner: inner.clone(),
@@ -115,9 +116,10 @@ fn new_handle(
 /// 13400001 (the target is a directory or cannot be created), 201 (no INTERNET permission),
 /// 21900004 (the app has too many live tasks), 13400003 (service shut down).
 /// On failure nothing is created on disk. The task is durable (it survives a killed
-/// process) when this returns. It starts at once, so events may fire before you subscribe;
-/// they are not replayed: after `ohreq_task_on`, read `ohreq_task_get_download_info` to
-/// catch up.
+/// process) when this returns. It starts at once: in poll mode its events wait in the queue
+/// while the handle is open, so callbacks registered before the next
+/// `ohreq_service_dispatch` miss nothing; in thread mode an event may be delivered before
+/// you subscribe — read `ohreq_task_get_download_info` after `ohreq_task_on` to catch up.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_download(
@@ -262,6 +264,7 @@ pub unsafe extern "C" fn ohreq_task_free(task: *mut ohreq_task) {
         if let Some(t) = unsafe { take(task) } {
             debug_assert_eq!(t.magic, TASK_MAGIC, "ohreq_task freed twice");
             t.inner.hub.off(t.id, t.handle, None, None);
+            t.inner.hub.handle_closed(t.id);
         }
     })
 }

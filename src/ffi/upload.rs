@@ -219,8 +219,8 @@ pub unsafe extern "C" fn ohreq_upload_config_set_min_speed(
 /// Returns 0 and writes `*task_out`, or: 401 (NULL, bad url or header, no files, index not
 /// below the file count, a uri that escapes the cache dir), 13400002 (a file is missing or
 /// a directory, or a `dataability://` uri cannot be resolved), 201 (no INTERNET permission),
-/// 21900004 (too many live tasks), 13400003 (service shut down). Events may fire before you
-/// subscribe; read `ohreq_task_get_download_info` after `ohreq_task_on` to catch up.
+/// 21900004 (too many live tasks), 13400003 (service shut down). Event delivery before the
+/// first `ohreq_task_on` is as for `ohreq_download`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_upload(
