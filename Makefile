@@ -13,10 +13,9 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 C_TESTS   := $(patsubst c-tests/%.c,%,$(filter-out c-tests/harness.c,$(wildcard c-tests/test_*.c)))
 TEST_BINS := $(addprefix $(BUILD)/,$(C_TESTS))
 ASAN_BINS := $(addprefix $(BUILD)/asan-,$(C_TESTS))
-# The valgrind subset: fast tests that still cross every layer.
-VALGRIND_TESTS ?= test_api
-
-NAPI_SRC  := $(wildcard bindings/napi/*.c) $(wildcard bindings/napi/*.h)
+# The valgrind subset: fast tests that still cross every layer (program, then test names).
+VALGRIND_RUNS := "test_api" "test_download simple_download http_errors redirects tls" \
+                 "test_upload multipart_fields_files put_two_files create_errors http_500"
 
 .PHONY: all lib test test-rust test-header test-static test-c test-asan test-valgrind test-node demo header deps clean bench
 
@@ -74,9 +73,9 @@ test-asan: $(ASAN_BINS)
 	@set -e; for t in $(ASAN_BINS); do echo "== $$t (ASan+UBSan)"; \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 900 ./$$t; done
 
-test-valgrind: $(addprefix $(BUILD)/,$(VALGRIND_TESTS))
-	@set -e; for t in $(VALGRIND_TESTS); do echo "== $$t (valgrind)"; \
-	  timeout 900 valgrind -q --error-exitcode=99 --track-origins=yes ./$(BUILD)/$$t; done
+test-valgrind: $(TEST_BINS)
+	@set -e; for run in $(VALGRIND_RUNS); do echo "== $$run (valgrind)"; \
+	  timeout 900 valgrind -q --error-exitcode=99 --track-origins=yes ./$(BUILD)/$$run; done
 
 test-node: $(BUILD)/ohreq.node
 	timeout 900 node --test bindings/napi/test/
