@@ -13,6 +13,8 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 C_TESTS   := $(patsubst c-tests/%.c,%,$(filter-out c-tests/harness.c,$(wildcard c-tests/test_*.c)))
 TEST_BINS := $(addprefix $(BUILD)/,$(C_TESTS))
 ASAN_BINS := $(addprefix $(BUILD)/asan-,$(C_TESTS))
+NAPI_SRC  := $(wildcard bindings/napi/*.c) $(wildcard bindings/napi/*.h)
+
 # The valgrind subset: fast tests that still cross every layer (program, then test names).
 VALGRIND_RUNS := "test_api" "test_download simple_download http_errors redirects tls" \
                  "test_upload multipart_fields_files put_two_files create_errors http_500"

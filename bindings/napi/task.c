@@ -12,9 +12,9 @@
  * - Tasks that are rooted and not paused by the user keep the libuv loop alive.
  *
  * Events can fire between ohreq_download/ohreq_upload (which start the task) and the first
- * ohreq_task_on; the library does not replay them. The binding subscribes at once and then
- * reads a DownloadInfo snapshot: when the task had already finished, index.js calls
- * emitMissed() on the next turn to deliver a complete/fail built from the snapshot. */
+ * ohreq_task_on. In poll mode the library queues them while the handle is open, and the
+ * binding subscribes before it next calls ohreq_service_dispatch, so none is lost.
+ * (emitMissed stays as a no-op guard for a task that ended before any subscription.) */
 #include "ohreq_napi.h"
 
 #include <stdio.h>
@@ -417,19 +417,9 @@ napi_value js_create_task(napi_env env, napi_callback_info info) {
     for (size_t i = 0; i < nkinds; i++)
         if (ohreq_task_on(task, kinds[i], lifecycle_cb, tw, NULL) != OHREQ_OK) break;
 
-    /* Catch up with what happened before the subscriptions existed. */
-    ohreq_download_info *di = NULL;
-    if (ohreq_task_get_download_info(task, &di) == OHREQ_OK) {
-        int st = ohreq_download_info_status(di);
-        if (st == OHREQ_SESSION_SUCCESSFUL || st == OHREQ_SESSION_FAILED) {
-            tx->missed.kind = st == OHREQ_SESSION_SUCCESSFUL ? OHREQ_EVENT_COMPLETE : OHREQ_EVENT_FAIL;
-            tx->missed.code = ohreq_download_info_failed_reason(di);
-            tx->missed.http_status = ohreq_download_info_http_status(di);
-            tx->missed.path = strdup(ohreq_download_info_file_path(di).data);
-            tx->missed.message = strdup(ohreq_download_info_detail(di).data);
-        }
-        ohreq_download_info_free(di);
-    }
+    /* Nothing to catch up with: in poll mode the library keeps the events of a task whose
+     * handle is open until the next ohreq_service_dispatch, so the subscriptions above get
+     * every event, the very first included (missed.kind stays -1). */
     NAPI_OK(napi_create_int32(env, tx->missed.kind, &out));
     return out;
 }

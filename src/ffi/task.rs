@@ -98,6 +98,16 @@ fn new_handle(
     version: Version,
 ) -> *mut ohreq_task {
     inner.hub.handle_opened(id);
+    adopt_handle(inner, client, id, version)
+}
+
+/// A handle whose hub registration was already made (by the create call).
+fn adopt_handle(
+    inner: &Arc<Inner>,
+    client: &Arc<Client>,
+    id: TaskId,
+    version: Version,
+) -> *mut ohreq_task {
     into_raw::<ohreq_task>(TaskData {
         magic: TASK_MAGIC,
         inner: inner.clone(),
@@ -148,7 +158,7 @@ pub(crate) unsafe fn create_legacy<C: Castable>(
     unsafe { check_out(task_out, "task_out")? };
     let id = create(&c.inner, &c.client, cfg)?;
     // SAFETY: checked non-NULL.
-    unsafe { *task_out = new_handle(&c.inner, &c.client, id, Version::Api9) };
+    unsafe { *task_out = adopt_handle(&c.inner, &c.client, id, Version::Api9) };
     Ok(())
 }
 

@@ -78,7 +78,8 @@ impl Inner {
 
     /// The common tail of every create: INTERNET, conflicts (`check`, under the registry
     /// lock), the live-task limit, `prepare` (the only step that touches the disk), then the
-    /// task is stored, started, and committed before this returns.
+    /// task is stored, started, and committed before this returns. On success one handle
+    /// on the task is already open in the event hub: the caller adopts it.
     fn admit(
         &self,
         client: &Client,
@@ -113,7 +114,13 @@ impl Inner {
             self.insert(&mut reg, rec)?;
             id
         };
-        self.start(client, id)?;
+        // The caller's handle counts from before the start, so that in poll mode no event of
+        // the task is dropped while the handle is being made (see EventHub::handle_opened).
+        self.hub.handle_opened(id);
+        if let Err(e) = self.start(client, id) {
+            self.hub.handle_closed(id);
+            return Err(e);
+        }
         // The caller may be killed the moment this returns: the task row must be committed.
         self.store.flush();
         Ok(id)
