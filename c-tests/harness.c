@@ -426,27 +426,12 @@ static int parse_log_line(char *line, th_log_entry *e) {
     return 0;
 }
 
+/* The plain view of th_server_upload_log (one parser for /__log). */
 int th_server_log(const th_server *s, const char *needle, th_log_entry *out, int cap) {
-    size_t sz = 4u << 20;
-    char *buf = malloc(sz);
-    if (!buf) return -1;
-    if (http_exchange(s, "GET", "/__log", buf, sz) != 200) {
-        free(buf);
-        return -1;
-    }
-    char *body = strstr(buf, "\r\n\r\n");
-    int n = 0;
-    if (body) {
-        char *save = NULL;
-        for (char *line = strtok_r(body + 4, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            th_log_entry e;
-            if (parse_log_line(line, &e) != 0) continue;
-            if (needle && !strstr(e.target, needle)) continue;
-            if (out && n < cap) out[n] = e;
-            n++;
-        }
-    }
-    free(buf);
+    th_upload_log_entry *all = out && cap > 0 ? calloc((size_t)cap, sizeof *all) : NULL;
+    int n = th_server_upload_log(s, needle, all, all ? cap : 0);
+    for (int i = 0; all && i < n && i < cap; i++) out[i] = all[i].e;
+    free(all);
     return n;
 }
 
