@@ -21,11 +21,7 @@ pub struct DownloadConfigBuilder {
     pub file_path: Option<String>,
     pub title: Option<String>,
     pub background: bool,
-    // ohreq extensions (the agent Config's `timeout` and `minSpeed` for legacy tasks).
-    pub connect_timeout_s: u64,
-    pub total_timeout_s: u64,
-    pub min_speed: u64,
-    pub min_speed_duration_s: u64,
+    pub limits: super::Limits,
     /// ohreq extension: the expected SHA-256 of the file (hex), checked before publishing.
     pub sha256: Option<String>,
 }
@@ -42,10 +38,7 @@ impl Default for DownloadConfigBuilder {
             file_path: None,
             title: None,
             background: false,
-            connect_timeout_s: super::DEFAULT_CONNECT_TIMEOUT_S,
-            total_timeout_s: super::MAX_TOTAL_TIMEOUT_S,
-            min_speed: 0,
-            min_speed_duration_s: 0,
+            limits: super::Limits::default(),
             sha256: None,
         }
     }
@@ -59,7 +52,7 @@ pub fn validate_legacy_download(
     sandbox: &Sandbox,
 ) -> Result<TaskConfig> {
     let url = super::check_request(b.url.as_deref(), &b.headers, policy)?;
-    super::check_timeouts(b.connect_timeout_s, b.total_timeout_s)?;
+    b.limits.check()?;
     let sha256 = match &b.sha256 {
         Some(h) if h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()) => {
             h.to_ascii_lowercase()
@@ -84,10 +77,7 @@ pub fn validate_legacy_download(
     c.title = b.title.clone().unwrap_or_else(|| "download".into());
     c.background = b.background;
     c.target = target;
-    c.connect_timeout_s = b.connect_timeout_s;
-    c.total_timeout_s = b.total_timeout_s;
-    c.min_speed = b.min_speed;
-    c.min_speed_duration_s = b.min_speed_duration_s;
+    b.limits.apply(&mut c);
     c.sha256 = sha256;
     Ok(c)
 }
@@ -167,14 +157,14 @@ mod tests {
             Code::Param
         );
         let mut b = builder("https://h/f");
-        b.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S + 1;
+        b.limits.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S + 1;
         assert_eq!(
             validate_legacy_download(&b, &p, &s).unwrap_err().code,
             Code::Param
         );
-        b.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S;
+        b.limits.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S;
         assert!(validate_legacy_download(&b, &p, &s).is_ok());
-        b.connect_timeout_s = 0;
+        b.limits.connect_timeout_s = 0;
         assert_eq!(
             validate_legacy_download(&b, &p, &s).unwrap_err().code,
             Code::Param

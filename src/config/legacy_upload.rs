@@ -27,10 +27,7 @@ pub struct UploadConfigBuilder {
     pub index: i64,
     pub begins: i64,
     pub ends: i64,
-    pub connect_timeout_s: u64,
-    pub total_timeout_s: u64,
-    pub min_speed: u64,
-    pub min_speed_duration_s: u64,
+    pub limits: super::Limits,
 }
 
 impl Default for UploadConfigBuilder {
@@ -44,10 +41,7 @@ impl Default for UploadConfigBuilder {
             index: 0,
             begins: 0,
             ends: -1,
-            connect_timeout_s: super::DEFAULT_CONNECT_TIMEOUT_S,
-            total_timeout_s: super::MAX_TOTAL_TIMEOUT_S,
-            min_speed: 0,
-            min_speed_duration_s: 0,
+            limits: super::Limits::default(),
         }
     }
 }
@@ -76,7 +70,7 @@ pub fn validate_legacy_upload(
             b.files.len()
         )));
     }
-    super::check_timeouts(b.connect_timeout_s, b.total_timeout_s)?;
+    b.limits.check()?;
     // Sandbox paths first (401), then what the resolver makes of dataability URIs and
     // whether the files exist (13400002): a syntax error anywhere wins over a missing file.
     let mut local = Vec::with_capacity(b.files.len());
@@ -152,10 +146,7 @@ pub fn validate_legacy_upload(
     c.index = b.index as u32;
     c.begins = b.begins.max(0) as u64;
     c.ends = b.ends;
-    c.connect_timeout_s = b.connect_timeout_s;
-    c.total_timeout_s = b.total_timeout_s;
-    c.min_speed = b.min_speed;
-    c.min_speed_duration_s = b.min_speed_duration_s;
+    b.limits.apply(&mut c);
     Ok(c)
 }
 

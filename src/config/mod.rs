@@ -36,19 +36,49 @@ pub(crate) fn check_request<'a>(
     Ok(url)
 }
 
-/// The agent `timeout` rules: connect ≥ 1 s, total within 1..=604800 s.
-pub(crate) fn check_timeouts(connect_s: u64, total_s: u64) -> crate::error::Result<()> {
-    if connect_s < 1 {
-        return Err(crate::error::Error::param(
-            "connection timeout must be at least 1 second",
-        ));
+/// The timeout and minimum-speed settings every legacy builder carries (the agent Config's
+/// `timeout` and `minSpeed`, ohreq extensions for the legacy API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub connect_timeout_s: u64,
+    pub total_timeout_s: u64,
+    pub min_speed: u64,
+    pub min_speed_duration_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connect_timeout_s: DEFAULT_CONNECT_TIMEOUT_S,
+            total_timeout_s: MAX_TOTAL_TIMEOUT_S,
+            min_speed: 0,
+            min_speed_duration_s: 0,
+        }
     }
-    if !(1..=MAX_TOTAL_TIMEOUT_S).contains(&total_s) {
-        return Err(crate::error::Error::param(format!(
-            "total timeout must be within 1..={MAX_TOTAL_TIMEOUT_S} seconds"
-        )));
+}
+
+impl Limits {
+    /// The agent `timeout` rules: connect ≥ 1 s, total within 1..=604800 s.
+    pub(crate) fn check(&self) -> crate::error::Result<()> {
+        if self.connect_timeout_s < 1 {
+            return Err(crate::error::Error::param(
+                "connection timeout must be at least 1 second",
+            ));
+        }
+        if !(1..=MAX_TOTAL_TIMEOUT_S).contains(&self.total_timeout_s) {
+            return Err(crate::error::Error::param(format!(
+                "total timeout must be within 1..={MAX_TOTAL_TIMEOUT_S} seconds"
+            )));
+        }
+        Ok(())
     }
-    Ok(())
+
+    pub(crate) fn apply(&self, c: &mut TaskConfig) {
+        c.connect_timeout_s = self.connect_timeout_s;
+        c.total_timeout_s = self.total_timeout_s;
+        c.min_speed = self.min_speed;
+        c.min_speed_duration_s = self.min_speed_duration_s;
+    }
 }
 
 /// Everything a task needs to run, whatever API created it. Persisted as is.

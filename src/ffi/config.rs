@@ -180,8 +180,8 @@ pub unsafe extern "C" fn ohreq_download_config_set_timeout(
         // SAFETY: caller contract.
         unsafe {
             with(config, |c| {
-                c.connect_timeout_s = connect_s;
-                c.total_timeout_s = total_s;
+                c.limits.connect_timeout_s = connect_s;
+                c.limits.total_timeout_s = total_s;
             })
         }
     })
@@ -201,8 +201,8 @@ pub unsafe extern "C" fn ohreq_download_config_set_min_speed(
         // SAFETY: caller contract.
         unsafe {
             with(config, |c| {
-                c.min_speed = bytes_per_sec;
-                c.min_speed_duration_s = duration_s;
+                c.limits.min_speed = bytes_per_sec;
+                c.limits.min_speed_duration_s = duration_s;
             })
         }
     })
