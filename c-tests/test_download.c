@@ -884,6 +884,106 @@ static void test_many_parallel(void) {
     env_close(&e);
 }
 
+/* Finished tasks beyond the few hundred kept in memory live in the store only: searching,
+ * reading, deleting and re-opening them still works, in this service and the next one. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int complete, fail;
+} end_count;
+static void end_cb(void *ud, const ohreq_event *ev) {
+    end_count *c = ud;
+    pthread_mutex_lock(&c->mu);
+    if (ohreq_event_kind(ev) == OHREQ_EVENT_COMPLETE) c->complete++;
+    else c->fail++;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+static size_t search_all(ohreq_client *cli, uint32_t *ids, size_t cap) {
+    size_t n = 0;
+    CHECK_CODE(ohreq_search(cli, NULL, ids, cap, &n), OHREQ_OK);
+    return n;
+}
+static void test_many_finished(void) {
+    enum { N = 600, SIZE = 1500 };
+    env e;
+    env_open(&e);
+    char src[700], file[64];
+    mksrc("tiny.bin", SIZE, 77, src, sizeof src);
+    end_count c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    static ohreq_task *t[N];
+    CHECK_CODE(ohreq_service_set_network(e.svc, false, OHREQ_NET_NONE, false, false), OHREQ_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(file, sizeof file, "f%03d.bin", i);
+        t[i] = NULL;
+        CHECK_CODE(start(&e, 0, "/files/tiny.bin", file, &t[i]), OHREQ_OK);
+        if (!t[i]) continue;
+        CHECK_CODE(ohreq_task_on(t[i], OHREQ_EVENT_COMPLETE, end_cb, &c, NULL), OHREQ_OK);
+        CHECK_CODE(ohreq_task_on(t[i], OHREQ_EVENT_FAIL, end_cb, &c, NULL), OHREQ_OK);
+    }
+    CHECK_CODE(ohreq_service_set_network(e.svc, true, OHREQ_NET_WIFI, false, false), OHREQ_OK);
+    long long deadline = th_now_ms() + 60000;
+    pthread_mutex_lock(&c.mu);
+    while (c.complete + c.fail < N && th_now_ms() < deadline) {
+        pthread_mutex_unlock(&c.mu);
+        th_sleep_ms(20);
+        pthread_mutex_lock(&c.mu);
+    }
+    int complete = c.complete, fail = c.fail;
+    pthread_mutex_unlock(&c.mu);
+    CHECK_EQ(complete, N);
+    CHECK_EQ(fail, 0);
+    static uint32_t ids[N + 8];
+    CHECK_EQ(search_all(e.cli, ids, N + 8), (size_t)N);
+    /* the first tasks finished longest ago: read back from the store */
+    for (int i = 0; i < 3; i++) {
+        ohreq_download_info *info = info_of(t[i]);
+        if (!info) continue;
+        snprintf(file, sizeof file, "f%03d.bin", i);
+        CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_SUCCESSFUL);
+        CHECK_EQ(ohreq_download_info_downloaded_bytes(info), SIZE);
+        CHECK_EQ(ohreq_download_info_total_bytes(info), SIZE);
+        CHECK(str_eq(ohreq_download_info_file_name(info), file));
+        ohreq_download_info_free(info);
+    }
+    char mime[64];
+    size_t mime_n = 0;
+    CHECK_CODE(ohreq_task_get_mime_type(t[1], mime, sizeof mime, &mime_n), OHREQ_OK);
+    CHECK(strcmp(mime, "application/octet-stream") == 0);
+    uint32_t id0 = ohreq_task_id(t[0]), id1 = ohreq_task_id(t[1]);
+    /* a task that left memory can be deleted, once */
+    CHECK_CODE(ohreq_task_delete(t[0]), OHREQ_OK);
+    CHECK_CODE(ohreq_task_delete(t[0]), OHREQ_ERR_TASK_NOT_FOUND);
+    CHECK(th_exists(in_cache(&e, "f000.bin", src, sizeof src))); /* a delete keeps the published file */
+    for (int i = 0; i < N; i++) ohreq_task_free(t[i]);
+    /* and the next service on the same store knows them all without loading them */
+    ohreq_client_free(e.cli);
+    ohreq_service_free(e.svc);
+    char ca[700];
+    snprintf(ca, sizeof ca, "%s/ca.pem", srv.certs);
+    e.svc = th_service(e.data, 0);
+    e.cli = th_client(e.svc, e.cache, ca, 0);
+    CHECK_EQ(search_all(e.cli, ids, N + 8), (size_t)N);
+    ohreq_task *a = NULL;
+    CHECK_CODE(ohreq_task_open(e.cli, id1, &a), OHREQ_OK);
+    if (a) {
+        ohreq_download_info *info = info_of(a);
+        if (info) {
+            CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_SUCCESSFUL);
+            CHECK_EQ(ohreq_download_info_downloaded_bytes(info), SIZE);
+            ohreq_download_info_free(info);
+        }
+        ohreq_task_free(a);
+    }
+    /* the removed one is still found until retention lets it go (30 s after removal) */
+    CHECK_CODE(ohreq_task_open(e.cli, id0, &a), OHREQ_OK);
+    if (a) {
+        CHECK_CODE(ohreq_task_delete(a), OHREQ_ERR_TASK_NOT_FOUND);
+        ohreq_task_free(a);
+    }
+    env_close(&e);
+}
+
 /* 17. The MIME type is the server's Content-Type. */
 static void test_mime_type(void) {
     env e;
@@ -979,6 +1079,7 @@ static const th_test tests[] = {
     {"disk_full", test_disk_full},
     {"network_state", test_network_state},
     {"many_parallel", test_many_parallel},
+    {"many_finished", test_many_finished},
     {"mime_type", test_mime_type},
     {"sha256", test_sha256},
 };

@@ -150,7 +150,8 @@ impl Reporter for Bridge {
         {
             let mut reg = inner.reg.lock();
             reg.in_engine = reg.in_engine.saturating_sub(1);
-            if current(&mut reg, t).is_some() {
+            if let Some(e) = current(&mut reg, t) {
+                e.in_engine = false;
                 inner.run_ended(&mut reg, t, outcome);
             }
         }

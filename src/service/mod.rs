@@ -6,6 +6,7 @@ mod client;
 mod finalize;
 mod legacy;
 mod restore;
+mod retention;
 
 pub use client::Client;
 pub(crate) use client::{PERMISSION_DOWNLOAD_SESSION_MANAGER, PERMISSION_INTERNET};
@@ -15,10 +16,10 @@ use crate::engine::{Engine, FilePart, TransferSpec, UploadPlan, UploadRequest};
 use crate::error::{Code, Error, Result};
 use crate::events::{DispatchMode, Event, EventHub, EventKind, Reply, TaskState};
 use crate::scheduler::{self, Candidate, NetworkState};
-use crate::store::{Store, StoreOwner};
+use crate::store::{Filter, Store, StoreOwner};
 use crate::task::{Action, Mode, Reason, State, TaskId, TaskRecord, now_ms};
-use parking_lot::Mutex;
-use std::collections::HashMap;
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -52,15 +53,45 @@ impl ServiceOptions {
     }
 }
 
+/// Finished tasks that stay in memory after they end, for the queries that usually follow;
+/// older ones live only in the store and are read back when asked for.
+const WARM_FINISHED: usize = 256;
+
 /// A task in memory: its record plus what only a live service knows.
 struct Entry {
     rec: TaskRecord,
     /// The current run; engine reports for other runs are stale.
     run: u64,
+    /// The engine holds a run of this task (its `finished` has not arrived): the entry must
+    /// stay in memory to take the reports.
+    in_engine: bool,
+}
+
+impl Entry {
+    fn new(rec: TaskRecord) -> Entry {
+        Entry {
+            rec,
+            run: 0,
+            in_engine: false,
+        }
+    }
 }
 
 struct Registry {
+    /// Every live task, plus the most recently finished ones (listed in `finished`).
     tasks: HashMap<TaskId, Entry>,
+    /// Finished tasks still in `tasks`, oldest first.
+    finished: VecDeque<TaskId>,
+    /// Every task id in the store, so that a new task never reuses a stored one.
+    ids: HashSet<TaskId>,
+    /// Counts evictions from `tasks`: a row read from the store without the lock is only
+    /// current if no eviction happened meanwhile.
+    evictions: u64,
+    /// When the last retention pass began (Unix ms; 0 = never).
+    last_pass: u64,
+    /// While a retention pass reads the store: the tasks evicted meanwhile, whose rows it
+    /// read may be older than what memory had.
+    evicted_during_pass: Option<HashSet<TaskId>>,
     net: NetworkState,
     /// Transfers handed to the engine whose `finished` has not arrived.
     in_engine: usize,
@@ -78,6 +109,8 @@ pub struct Inner {
     publisher: Mutex<Option<finalize::Publisher>>,
     store_owner: Mutex<Option<StoreOwner>>,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
+    /// The thread of the latest retention pass.
+    retention: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     next_handle: AtomicU64,
 }
@@ -99,6 +132,11 @@ impl Service {
             me: me.clone(),
             reg: Mutex::new(Registry {
                 tasks: HashMap::new(),
+                finished: VecDeque::new(),
+                ids: HashSet::new(),
+                evictions: 0,
+                last_pass: 0,
+                evicted_during_pass: None,
                 net: NetworkState::default(),
                 in_engine: 0,
                 next_run: 1,
@@ -110,6 +148,7 @@ impl Service {
             publisher: Mutex::new(None),
             store_owner: Mutex::new(Some(owner)),
             dispatcher: Mutex::new(None),
+            retention: Mutex::new(None),
             closed: AtomicBool::new(false),
             next_handle: AtomicU64::new(1),
             opts,
@@ -159,6 +198,9 @@ impl Inner {
     fn shutdown(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
+        }
+        if let Some(t) = self.retention.lock().take() {
+            let _ = t.join();
         }
         let engine = self.engine.lock().take();
         drop(engine); // joins the engine thread; its Cancelled reports checkpoint
@@ -217,14 +259,34 @@ impl Inner {
         self.schedule();
     }
 
-    /// Finds a task the client may operate on: its own (or any, with the session-manager
-    /// permission). Others' tasks are "not found" (21900006), as in the reference.
-    fn owned<'a>(reg: &'a mut Registry, client: &Client, id: TaskId) -> Result<&'a mut Entry> {
-        match reg.tasks.get_mut(&id) {
+    /// Locks the registry with task `id` in memory (read back from the store if it had left),
+    /// when the client may operate on it: its own task, or any with the session-manager
+    /// permission. Others' tasks are "not found" (21900006), as in the reference.
+    fn lock_task(&self, client: &Client, id: TaskId) -> Result<MutexGuard<'_, Registry>> {
+        let mut reg = self.reg.lock();
+        if !reg.tasks.contains_key(&id) && reg.ids.contains(&id) {
+            // Read without the lock (the store may be busy syncing); if an eviction happened
+            // meanwhile the row may be older than memory was, so read again holding it.
+            let seen = reg.evictions;
+            drop(reg);
+            let mut loaded = self.store.load(id);
+            reg = self.reg.lock();
+            if reg.evictions != seen {
+                loaded = self.store.load(id);
+            }
+            if let Some(rec) = loaded
+                && !reg.tasks.contains_key(&id)
+                && reg.ids.contains(&id)
+            {
+                reg.tasks.insert(id, Entry::new(rec));
+                reg.finished.push_back(id);
+            }
+        }
+        match reg.tasks.get(&id) {
             Some(e)
                 if e.rec.uid == client.uid || client.has(PERMISSION_DOWNLOAD_SESSION_MANAGER) =>
             {
-                Ok(e)
+                Ok(reg)
             }
             _ => Err(Error::new(
                 Code::TaskNotFound,
@@ -236,8 +298,8 @@ impl Inner {
     /// A copy of a task's record, if the client may see it.
     pub fn record(&self, client: &Client, id: TaskId) -> Result<TaskRecord> {
         self.check_open()?;
-        let mut reg = self.reg.lock();
-        Ok(Self::owned(&mut reg, client, id)?.rec.clone())
+        let reg = self.lock_task(client, id)?;
+        Ok(reg.tasks[&id].rec.clone())
     }
 
     /// Ids of the client's tasks created in `[after, before]` (ms), optionally filtered.
@@ -251,19 +313,16 @@ impl Inner {
         mode: Option<Mode>,
     ) -> Result<Vec<TaskId>> {
         self.check_open()?;
-        let reg = self.reg.lock();
-        let mut v: Vec<&TaskRecord> = reg
-            .tasks
-            .values()
-            .map(|e| &e.rec)
-            .filter(|r| r.uid == client.uid)
-            .filter(|r| r.ctime >= after && r.ctime <= before)
-            .filter(|r| state.is_none_or(|s| r.state == s))
-            .filter(|r| action.is_none_or(|a| r.config.action == a))
-            .filter(|r| mode.is_none_or(|m| r.config.mode == m))
-            .collect();
-        v.sort_by_key(|r| (r.ctime, r.id));
-        Ok(v.into_iter().map(|r| r.id).collect())
+        // Every state change is saved, and the store answers after the saves queued before
+        // the question: it knows every task, in memory or not, as it is now.
+        self.store.search(Filter {
+            uid: client.uid,
+            after,
+            before,
+            state,
+            action,
+            mode,
+        })
     }
 
     /// 21900004 when the app already has as many live tasks of this mode as allowed.
@@ -292,7 +351,8 @@ impl Inner {
             *fg += 1
         }
         self.store.save(&rec);
-        reg.tasks.insert(rec.id, Entry { rec, run: 0 });
+        reg.ids.insert(rec.id);
+        reg.tasks.insert(rec.id, Entry::new(rec));
         Ok(())
     }
 
@@ -302,7 +362,7 @@ impl Inner {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(1);
-        while id == 0 || reg.tasks.contains_key(&id) {
+        while id == 0 || reg.ids.contains(&id) {
             id = id.wrapping_mul(2654435761).wrapping_add(1);
         }
         id
@@ -321,12 +381,36 @@ impl Inner {
         e.rec.mtime = now_ms();
         self.store.save(&e.rec);
         let (uid, mode) = (e.rec.uid, e.rec.config.mode);
-        if was_live
-            && state.is_final()
-            && let Some((bg, fg)) = reg.live.get_mut(&uid)
-        {
-            let c = if mode == Mode::Background { bg } else { fg };
-            *c = c.saturating_sub(1);
+        if was_live && state.is_final() {
+            reg.finished.push_back(id);
+            if let Some((bg, fg)) = reg.live.get_mut(&uid) {
+                let c = if mode == Mode::Background { bg } else { fg };
+                *c = c.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Lets the oldest finished tasks beyond `WARM_FINISHED` leave memory (their rows are
+    /// saved). Not done inside `set_state`, whose callers still use the entry afterwards.
+    fn evict_finished(reg: &mut Registry) {
+        let mut budget = reg.finished.len();
+        while reg.finished.len() > WARM_FINISHED && budget > 0 {
+            budget -= 1;
+            let Some(id) = reg.finished.pop_front() else {
+                break;
+            };
+            match reg.tasks.get(&id) {
+                // A removed task whose run the engine has not let go of yet: later.
+                Some(e) if e.in_engine => reg.finished.push_back(id),
+                Some(e) if e.rec.state.is_final() => {
+                    reg.tasks.remove(&id);
+                    reg.evictions += 1;
+                    if let Some(during) = &mut reg.evicted_during_pass {
+                        during.insert(id);
+                    }
+                }
+                _ => {} // started again, or already gone
+            }
         }
     }
 
@@ -363,8 +447,8 @@ impl Inner {
         self.check_open()?;
         self.need_internet(client)?;
         {
-            let mut reg = self.reg.lock();
-            let e = Self::owned(&mut reg, client, id)?;
+            let mut reg = self.lock_task(client, id)?;
+            let e = reg.tasks.get_mut(&id).expect("checked by lock_task");
             let ok = match e.rec.state {
                 State::Initialized => true,
                 State::Failed | State::Stopped => e.rec.config.action == Action::Download,
@@ -393,8 +477,8 @@ impl Inner {
     /// `pause` (legacy `suspend`): WAITING/RUNNING/RETRYING → PAUSED, keeping the part file.
     pub fn pause(&self, client: &Client, id: TaskId) -> Result<()> {
         self.check_open()?;
-        let mut reg = self.reg.lock();
-        let e = Self::owned(&mut reg, client, id)?;
+        let mut reg = self.lock_task(client, id)?;
+        let e = &reg.tasks[&id];
         if !e.rec.state.is_active() {
             return Err(state_error("pause", e.rec.state));
         }
@@ -413,8 +497,8 @@ impl Inner {
         self.check_open()?;
         self.need_internet(client)?;
         {
-            let mut reg = self.reg.lock();
-            let e = Self::owned(&mut reg, client, id)?;
+            let mut reg = self.lock_task(client, id)?;
+            let e = &reg.tasks[&id];
             if e.rec.state != State::Paused {
                 return Err(state_error("resume", e.rec.state));
             }
@@ -432,8 +516,8 @@ impl Inner {
     /// file deleted. A second remove is "not found".
     pub fn remove(&self, client: &Client, id: TaskId) -> Result<()> {
         self.check_open()?;
-        let mut reg = self.reg.lock();
-        let e = Self::owned(&mut reg, client, id)?;
+        let mut reg = self.lock_task(client, id)?;
+        let e = &reg.tasks[&id];
         if e.rec.state == State::Removed {
             return Err(Error::new(
                 Code::TaskNotFound,
@@ -494,6 +578,8 @@ impl Inner {
         for id in scheduler::pick(candidates, free) {
             self.launch(&mut reg, id);
         }
+        Self::evict_finished(&mut reg);
+        self.maybe_start_retention(&mut reg);
     }
 
     /// WAITING → RUNNING: builds the transfer and hands it to the engine.
@@ -504,6 +590,7 @@ impl Inner {
             return;
         };
         e.run = run;
+        e.in_engine = true;
         let (part, resume_from) = if e.rec.config.action == Action::Download {
             let part = e.rec.part_path();
             // Resume from what is both recorded and still on disk.

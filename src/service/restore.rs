@@ -22,16 +22,18 @@ impl Inner {
                 rec.progress.state = rec.state;
                 self.store.save(&rec);
             }
-            if !rec.state.is_final() {
-                let (bg, fg) = reg.live.entry(rec.uid).or_default();
-                if rec.config.mode == Mode::Background {
-                    *bg += 1
-                } else {
-                    *fg += 1
-                }
+            reg.ids.insert(rec.id);
+            if rec.state.is_final() {
+                continue; // finished tasks stay in the store until asked for
+            }
+            let (bg, fg) = reg.live.entry(rec.uid).or_default();
+            if rec.config.mode == Mode::Background {
+                *bg += 1
+            } else {
+                *fg += 1
             }
             log::info!("restored task {} in state {:?}", rec.id, rec.state);
-            reg.tasks.insert(rec.id, Entry { rec, run: 0 });
+            reg.tasks.insert(rec.id, Entry::new(rec));
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Row layout of the `tasks` table and the conversions to and from `TaskRecord`.
 
 use crate::config::{TaskConfig, UploadFile};
-use crate::task::{Action, FileState, Mode, Network, Progress, Reason, State, TaskRecord, Version};
+use crate::task::{
+    Action, FileState, Mode, Network, Progress, Reason, State, TaskId, TaskRecord, Version,
+};
 use rusqlite::{Connection, Row, params};
 
 pub(crate) const SCHEMA: &str = "
@@ -321,6 +323,20 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
             })
             .collect(),
     })
+}
+
+/// One stored task; `None` when there is no such row or it no longer decodes.
+pub fn load_one(c: &Connection, id: TaskId) -> rusqlite::Result<Option<TaskRecord>> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = ?1"))?;
+    let mut rows = stmt.query_map([id], from_row)?;
+    match rows.next() {
+        Some(Ok(t)) => Ok(Some(t)),
+        Some(Err(e)) => {
+            log::error!("store: task {id} is unreadable: {e}");
+            Ok(None)
+        }
+        None => Ok(None),
+    }
 }
 
 /// Every stored task, oldest first. Rows that no longer decode are logged and skipped.

@@ -2,6 +2,9 @@
 //! transactions; part-file syncs run there too, so the engine never waits on an fsync.
 
 mod codec;
+mod query;
+
+pub use query::{Expired, Filter};
 
 use crate::error::{Code, Error, Result};
 use crate::task::{TaskId, TaskRecord};
@@ -118,6 +121,42 @@ impl Store {
         }
     }
 
+    /// Runs `f` on the writer thread after everything queued before it and returns its
+    /// answer, so a read sees every write queued so far. `None` once the writer has stopped.
+    fn ask<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = crossbeam_channel::bounded::<T>(1);
+        self.run(move |c| {
+            let _ = tx.send(f(c));
+        });
+        rx.recv().ok()
+    }
+
+    /// The stored row of task `id`, if there is one.
+    pub fn load(&self, id: TaskId) -> Option<TaskRecord> {
+        self.ask(move |c| codec::load_one(c, id))?
+            .unwrap_or_else(|e| {
+                log::error!("store: loading task {id} failed: {e}");
+                None
+            })
+    }
+
+    /// Ids of the stored tasks matching `f`, oldest first.
+    pub fn search(&self, f: Filter) -> Result<Vec<TaskId>> {
+        self.ask(move |c| query::search(c, &f))
+            .ok_or_else(stopped)?
+            .map_err(db_err)
+    }
+
+    /// Rows the retention rules let go at `now` (ms); see `query::expired`.
+    pub fn expired(&self, now: u64) -> Result<Vec<Expired>> {
+        self.ask(move |c| query::expired(c, now))
+            .ok_or_else(stopped)?
+            .map_err(db_err)
+    }
+
     /// Blocks until everything queued so far is committed.
     pub fn flush(&self) {
         let (tx, rx) = crossbeam_channel::bounded::<()>(1);
@@ -126,6 +165,10 @@ impl Store {
         });
         let _ = rx.recv();
     }
+}
+
+fn stopped() -> Error {
+    Error::new(Code::Service, "the task store has been closed")
 }
 
 fn db_err(e: rusqlite::Error) -> Error {

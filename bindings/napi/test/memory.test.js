@@ -26,15 +26,18 @@ test('memory is stable across rounds of created-and-dropped tasks', async (t) =>
     assert.equal(r.rooted, 0);
     assert.equal(r.active, 0);
   }
-  // The binding's own objects are gone (above) and the JS heap must stay flat. RSS moves in
-  // malloc-arena steps and carries the service's task records: the library keeps every task
-  // it ever created in its in-memory registry (src/service Registry.tasks, never evicted),
-  // a few KiB each. So RSS is bounded per task after warm-up, not required to be constant.
-  const from = rounds[4];
+  // The binding's own objects are gone (above) and the JS heap must stay flat. The service
+  // keeps only live and recently finished tasks in memory (older ones are read back from the
+  // store on demand), so after warm-up (malloc arenas, SQLite's page cache) RSS is flat: the
+  // second half of the run may not grow by more than 2 MiB. Before eviction it grew ~4 KiB per
+  // task, 13 MB over this half.
+  const half = Math.floor(rounds.length / 2);
+  const from = rounds[half];
   const last = rounds[rounds.length - 1];
   const tasks = (last.round - from.round) * 300;
   assert.ok(last.heapUsed - rounds[1].heapUsed < 1048576, `JS heap grew ${mb(last.heapUsed - rounds[1].heapUsed)} MB`);
-  const perTask = (last.rss - from.rss) / tasks;
-  t.diagnostic(`rss growth after warm-up: ${mb(last.rss - from.rss)} MB over ${tasks} tasks = ${(perTask / 1024).toFixed(2)} KiB/task`);
-  assert.ok(perTask < 16 * 1024, `rss grows ${(perTask / 1024).toFixed(1)} KiB per task`);
+  const peak = Math.max(...rounds.slice(half).map((r) => r.rss));
+  t.diagnostic(`rss over the second half (${tasks} tasks): ${mb(from.rss)} -> ${mb(last.rss)} MB, peak ${mb(peak)} MB`);
+  assert.ok(last.rss - from.rss < 2 * 1048576, `rss grew ${mb(last.rss - from.rss)} MB over ${tasks} tasks`);
+  assert.ok(peak - from.rss < 3 * 1048576, `rss peaked ${mb(peak - from.rss)} MB above round ${from.round}`);
 });
