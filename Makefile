@@ -7,6 +7,10 @@ REL       := target/release
 LIB       := $(REL)/libohreq.so
 BUILD     := build
 CFLAGS    := -std=c11 -Wall -Wextra -Wpedantic -Werror -g -O1 -Iinclude
+# These flags are for our C programs only: cargo must not hand them to the C dependencies it
+# builds (they take theirs from .cargo/config.toml, which a CFLAGS in the environment would
+# override).
+unexport CFLAGS
 LDLIBS    := -L$(REL) -lohreq -Wl,-rpath,$(CURDIR)/$(REL) -lpthread
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
