@@ -1633,7 +1633,8 @@ static void free_all_inside_callback(int poll) {
         CHECK(fd_readable(ohreq_service_event_fd(svc), 2000));
         size_t n = 0;
         CHECK_CODE(ohreq_service_dispatch(svc, &n), OHREQ_OK);
-        CHECK_EQ(n, 1);
+        /* the pause, and the run's last progress if the engine already let go of it */
+        CHECK(n == 1 || n == 2);
     }
     for (int i = 0; i < 300 && atomic_load(&u.calls) == 0; i++) th_sleep_ms(10);
     CHECK_EQ(atomic_load(&u.calls), 1);

@@ -5,8 +5,9 @@ use super::response::{HeadParser, ResponseHead};
 use super::{Reporter, Ticket};
 use crate::task::Reason;
 use curl::easy::{Handler, WriteError};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Body bytes are gathered up to this size before a write (TLS hands them over in 16 KiB).
@@ -38,9 +39,70 @@ impl LocalFailure {
     }
 }
 
+/// The part file, opened when bytes first have to go to disk: a body that ends within one
+/// write batch never costs the engine thread a file creation (the publisher writes it).
+pub struct PartFile {
+    pub path: PathBuf,
+    file: Option<Arc<File>>,
+    /// Bytes of an existing part file to keep when it is opened; the rest is cut off.
+    keep: u64,
+}
+
+impl PartFile {
+    /// A part file of which the first `keep` bytes are valid (0: start afresh).
+    pub fn new(path: PathBuf, keep: u64) -> PartFile {
+        PartFile {
+            path,
+            file: None,
+            keep,
+        }
+    }
+
+    /// The open file, creating it (and cutting it to `keep` bytes) on first use.
+    pub fn open(&mut self) -> std::io::Result<&Arc<File>> {
+        if self.file.is_none() {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&self.path)?;
+            f.set_len(self.keep)?;
+            self.file = Some(Arc::new(f));
+        }
+        Ok(self.file.as_ref().expect("just opened"))
+    }
+
+    /// The file, if it has been opened.
+    pub fn opened(&self) -> Option<Arc<File>> {
+        self.file.clone()
+    }
+
+    /// Keeps only the first `keep` bytes: an open file is cut now, an unopened one when
+    /// it is opened.
+    pub fn keep_only(&mut self, keep: u64) -> std::io::Result<()> {
+        self.keep = keep;
+        match &self.file {
+            Some(f) => f.set_len(keep),
+            None => Ok(()),
+        }
+    }
+
+    /// Nothing of this run's body is on disk and nothing before it is kept.
+    fn untouched(&self) -> bool {
+        self.file.is_none() && self.keep == 0
+    }
+}
+
+/// A complete body: still in memory (never flushed), or in the part file.
+#[derive(Debug)]
+pub enum Body {
+    Memory(Vec<u8>),
+    File(Arc<File>),
+}
+
 pub struct DownloadSink {
     pub ticket: Ticket,
-    pub file: Arc<File>,
+    pub part: PartFile,
     /// Bytes of the body so far (the part file's length once `pending` is flushed).
     pub written: u64,
     /// Body bytes not yet handed to the kernel: few large writes instead of many small ones.
@@ -65,7 +127,7 @@ impl DownloadSink {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ticket: Ticket,
-        file: Arc<File>,
+        part: PartFile,
         written: u64,
         requested_from: u64,
         base: u64,
@@ -76,7 +138,7 @@ impl DownloadSink {
     ) -> DownloadSink {
         DownloadSink {
             ticket,
-            file,
+            part,
             written,
             pending: Vec::new(),
             requested_from,
@@ -98,9 +160,22 @@ impl DownloadSink {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let r = (&*self.file).write_all(&self.pending);
+        let r = self
+            .part
+            .open()
+            .and_then(|f| (&**f).write_all(&self.pending));
         self.pending.clear();
         r
+    }
+
+    /// The complete body, once the transfer has ended well: the buffered bytes themselves
+    /// when nothing reached the part file, else the part file with everything flushed.
+    pub fn take_body(&mut self) -> std::io::Result<Body> {
+        if self.part.untouched() {
+            return Ok(Body::Memory(std::mem::take(&mut self.pending)));
+        }
+        self.flush()?;
+        Ok(Body::File(self.part.open()?.clone()))
     }
 
     pub fn got_response(&self) -> bool {
@@ -128,11 +203,10 @@ impl DownloadSink {
             if self.written > 0 {
                 // The server sent the whole resource (changed, or ranges unsupported).
                 self.pending.clear();
-                self.file.set_len(0).map_err(LocalFailure::Io)?;
+                self.part.keep_only(0).map_err(LocalFailure::Io)?;
                 self.written = 0;
                 // The stored resume point no longer describes the file.
-                self.reporter
-                    .checkpoint(self.ticket, self.file.clone(), 0, "", "");
+                self.reporter.checkpoint(self.ticket, None, 0, "", "");
             }
             self.total = length;
         }
@@ -175,7 +249,7 @@ impl Handler for DownloadSink {
         }
         self.written += data.len() as u64;
         let result = if self.pending.is_empty() && data.len() >= WRITE_BATCH {
-            (&*self.file).write_all(data)
+            self.part.open().and_then(|f| (&**f).write_all(data))
         } else {
             self.pending.extend_from_slice(data);
             if self.pending.len() >= WRITE_BATCH {

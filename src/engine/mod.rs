@@ -17,9 +17,10 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use curl::MultiError;
 use curl::easy::{Easy2, List, SslVersion};
 use curl::multi::{Easy2Handle, Multi, MultiWaker};
-use download::DownloadSink;
+pub use download::Body;
+use download::{DownloadSink, PartFile};
 use std::collections::{HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -111,9 +112,9 @@ pub enum Outcome {
     Uploaded {
         bytes: u64,
     },
-    /// The whole body is in the part file (written, not yet synced).
+    /// The whole body is in memory or in the part file (written, not yet synced).
     Done {
-        file: Arc<File>,
+        body: Body,
         bytes: u64,
     },
     Failed(Failure),
@@ -143,8 +144,16 @@ pub struct Failure {
 pub trait Reporter: Send + Sync {
     fn response(&self, t: Ticket, head: &ResponseHead);
     fn progress(&self, t: Ticket, bytes: u64, total: Option<u64>);
-    /// `bytes` of `file` should be made durable and recorded with these validators.
-    fn checkpoint(&self, t: Ticket, file: Arc<File>, bytes: u64, etag: &str, last_modified: &str);
+    /// `bytes` of `file` should be made durable and recorded with these validators (no file:
+    /// nothing to sync, as when the offset goes back to 0).
+    fn checkpoint(
+        &self,
+        t: Ticket,
+        file: Option<Arc<File>>,
+        bytes: u64,
+        etag: &str,
+        last_modified: &str,
+    );
     /// A retry is due after a network error; return false to fail instead (e.g. offline).
     fn retry(&self, t: Ticket, tries: u32) -> bool;
     fn finished(&self, t: Ticket, outcome: Outcome);
@@ -407,7 +416,7 @@ impl Loop {
             bytes,
             files: Vec::new(),
         };
-        let (file, written, etag, lm) = match prev {
+        let (mut part, written, etag, lm) = match prev {
             Some(mut easy) => {
                 let s = easy.get_mut();
                 if let Err(e) = s.flush() {
@@ -423,37 +432,19 @@ impl Loop {
                     ));
                 }
                 (
-                    s.file.clone(),
+                    std::mem::replace(&mut s.part, PartFile::new(spec.part.clone(), 0)),
                     s.written,
                     s.etag.clone(),
                     s.last_modified.clone(),
                 )
             }
-            None => {
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .read(true)
-                    .open(&spec.part)
-                    .map_err(|e| {
-                        let reason = if errors::is_no_space(&e) {
-                            Reason::InsufficientSpace
-                        } else {
-                            Reason::IoError
-                        };
-                        fail(
-                            reason,
-                            format!("cannot open {}: {e}", spec.part.display()),
-                            0,
-                        )
-                    })?;
-                (
-                    Arc::new(file),
-                    spec.resume_from,
-                    spec.etag.clone(),
-                    spec.last_modified.clone(),
-                )
-            }
+            // The part file is opened when bytes first go to disk (see PartFile).
+            None => (
+                PartFile::new(spec.part.clone(), spec.resume_from),
+                spec.resume_from,
+                spec.etag.clone(),
+                spec.last_modified.clone(),
+            ),
         };
         // Resume only what the server can prove unchanged; otherwise start over.
         let can_resume = written > 0 && (!etag.is_empty() || !lm.is_empty());
@@ -466,7 +457,7 @@ impl Loop {
                 written,
             ));
         }
-        file.set_len(keep).map_err(|e| {
+        part.keep_only(keep).map_err(|e| {
             fail(
                 Reason::IoError,
                 format!("cannot truncate part file: {e}"),
@@ -474,8 +465,7 @@ impl Loop {
             )
         })?;
         if keep < written {
-            self.reporter
-                .checkpoint(a.ticket(), file.clone(), 0, "", "");
+            self.reporter.checkpoint(a.ticket(), None, 0, "", "");
         }
         let from = spec.begins + keep;
         let range = if user_range || keep > 0 {
@@ -498,7 +488,7 @@ impl Loop {
         };
         let sink = DownloadSink::new(
             a.ticket(),
-            file,
+            part,
             keep,
             if range.is_some() { from } else { 0 },
             spec.begins,
@@ -544,12 +534,15 @@ impl Loop {
             Some(e) => {
                 let s = e.get_mut();
                 // What reached the file is what a resume may keep.
-                let bytes = match s.flush() {
-                    Ok(()) => s.written,
-                    Err(_) => s.file.metadata().map_or(0, |m| m.len()).min(s.written),
+                let flushed = s.flush();
+                let file = s.part.opened();
+                let bytes = match (flushed, &file) {
+                    (Ok(()), _) => s.written,
+                    (Err(_), Some(f)) => f.metadata().map_or(0, |m| m.len()).min(s.written),
+                    (Err(_), None) => 0,
                 };
                 Outcome::Cancelled {
-                    file: Some(s.file.clone()),
+                    file,
                     bytes,
                     etag: s.etag.clone(),
                     last_modified: s.last_modified.clone(),
@@ -667,18 +660,17 @@ impl Loop {
                         format!("body ended after {bytes} of {total} bytes"),
                     );
                 }
-                if let Err(e) = sink.flush() {
-                    let reason = if errors::is_no_space(&e) {
-                        Reason::InsufficientSpace
-                    } else {
-                        Reason::IoError
-                    };
-                    return failed(reason, 0, format!("writing {}: {e}", a.spec.part.display()));
+                match sink.take_body() {
+                    Ok(body) => Verdict::Finished(Outcome::Done { body, bytes }),
+                    Err(e) => {
+                        let reason = if errors::is_no_space(&e) {
+                            Reason::InsufficientSpace
+                        } else {
+                            Reason::IoError
+                        };
+                        failed(reason, 0, format!("writing {}: {e}", a.spec.part.display()))
+                    }
                 }
-                Verdict::Finished(Outcome::Done {
-                    file: sink.file.clone(),
-                    bytes,
-                })
             }
             Err(e) => {
                 let code = e.code();
@@ -766,7 +758,7 @@ impl Loop {
                 }
                 self.reporter.checkpoint(
                     ticket,
-                    s.file.clone(),
+                    s.part.opened(),
                     s.written,
                     &s.etag,
                     &s.last_modified,

@@ -223,11 +223,19 @@ impl EventHub {
         if !wanted {
             return;
         }
-        self.queue.lock().push_back(ev);
-        match &self.fd {
-            Some(fd) => fd.signal(),
-            None => {
-                self.ready.notify_one();
+        let was_empty = {
+            let mut q = self.queue.lock();
+            q.push_back(ev);
+            q.len() == 1
+        };
+        // Only the first event wakes the consumer: it drains the whole queue after it was
+        // woken (and after clearing the eventfd), so later ones ride along.
+        if was_empty {
+            match &self.fd {
+                Some(fd) => fd.signal(),
+                None => {
+                    self.ready.notify_one();
+                }
             }
         }
     }

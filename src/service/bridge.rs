@@ -50,7 +50,14 @@ impl Reporter for Bridge {
         inner.emit(&e.rec, EventKind::Progress, 0);
     }
 
-    fn checkpoint(&self, t: Ticket, file: Arc<File>, bytes: u64, etag: &str, last_modified: &str) {
+    fn checkpoint(
+        &self,
+        t: Ticket,
+        file: Option<Arc<File>>,
+        bytes: u64,
+        etag: &str,
+        last_modified: &str,
+    ) {
         let Some(inner) = self.inner.upgrade() else {
             return;
         };
@@ -175,7 +182,7 @@ impl Inner {
                 };
                 self.emit_with(rec, kind, 0, None, Some(task_states(rec)));
             }
-            Outcome::Done { file, bytes } => {
+            Outcome::Done { body, bytes } => {
                 e.rec.progress.processed = bytes;
                 e.rec.progress.total_processed = bytes;
                 e.rec.progress.sizes[0] = bytes as i64;
@@ -188,7 +195,7 @@ impl Inner {
                 });
                 let sha256 = e.rec.config.sha256.clone();
                 match self.publisher.lock().as_ref() {
-                    Some(p) => p.publish(file, part, target, sha256, done),
+                    Some(p) => p.publish(body, part, target, sha256, done),
                     None => done(Err(std::io::Error::other("the service is shutting down"))),
                 }
             }
@@ -242,7 +249,7 @@ impl Inner {
                     e.rec.durable_offset = bytes;
                     e.rec.etag = etag;
                     e.rec.last_modified = last_modified;
-                    self.store.checkpoint(f, &e.rec);
+                    self.store.checkpoint(Some(f), &e.rec);
                 }
                 // One final progress for the run, unless nothing is known at all.
                 if bytes > 0 || e.rec.progress.sizes[0] >= 0 {

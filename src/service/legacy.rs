@@ -9,9 +9,9 @@ use crate::config::{
 use crate::error::{Code, Error, Result};
 use crate::task::{
     DownloadInfo, State, TaskId, TaskRecord, legacy_fail_code, legacy_paused_reason, legacy_status,
-    now_ms, part_path_of,
+    now_ms,
 };
-use std::fs::OpenOptions;
+use std::os::unix::ffi::OsStrExt;
 
 impl Inner {
     /// `request.download` / `downloadFile`: checks the config (401), the target (13400002 if
@@ -61,7 +61,7 @@ impl Inner {
                 }
                 Ok(())
             },
-            || prepare_part(&target),
+            || prepare_dir(&target),
         )
     }
 
@@ -137,24 +137,40 @@ impl Inner {
     }
 }
 
-/// Creates the target's directories and an empty part file: proves the target can be
-/// written before the task exists (13400001 otherwise).
-fn prepare_part(target: &std::path::Path) -> Result<()> {
+/// Creates the target's directories and checks that files can be created there: the target
+/// is known to be writable before the task exists (13400001 otherwise). The part file itself
+/// is made when bytes first go to disk: a file creation on the caller's thread for every
+/// task was most of the cost of starting many small downloads.
+fn prepare_dir(target: &std::path::Path) -> Result<()> {
     let io = |what: &str, e: std::io::Error| {
         Error::new(
             Code::FileIo,
             format!("cannot {what} for {}: {e}", target.display()),
         )
     };
-    if let Some(dir) = target.parent() {
+    let Some(dir) = target.parent() else {
+        return Ok(());
+    };
+    if !dir.is_dir() {
         std::fs::create_dir_all(dir).map_err(|e| io("create the directory", e))?;
     }
-    OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(part_path_of(target))
-        .map_err(|e| io("create the part file", e))?;
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| io("use the directory", std::io::Error::other(e)))?;
+    // SAFETY: a valid NUL-terminated path. AT_EACCESS: the effective ids, as open() uses.
+    let rc = unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c_dir.as_ptr(),
+            libc::W_OK | libc::X_OK,
+            libc::AT_EACCESS,
+        )
+    };
+    if rc != 0 {
+        return Err(io(
+            "create files in the directory",
+            std::io::Error::last_os_error(),
+        ));
+    }
     Ok(())
 }
 

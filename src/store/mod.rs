@@ -10,6 +10,7 @@ use crate::error::{Code, Error, Result};
 use crate::task::{TaskId, TaskRecord};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use rusqlite::Connection;
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -19,10 +20,18 @@ use std::thread::JoinHandle;
 /// Work for the writer thread, run inside a transaction with the others of its batch.
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
-/// Handle to the store; cheap to clone. `None` tells the writer to stop.
+enum Msg {
+    /// Insert or replace a task's row. Of several saves of one task in a batch with nothing
+    /// else between them, only the last is written.
+    Save(Box<TaskRecord>),
+    Run(Job),
+    Stop,
+}
+
+/// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    tx: Sender<Option<Job>>,
+    tx: Sender<Msg>,
 }
 
 /// Owns the writer thread and the data-dir lock; dropping it flushes and joins.
@@ -54,7 +63,7 @@ impl StoreOwner {
         })?;
         init_schema(&conn).map_err(db_err)?;
         let tasks = codec::load_all(&conn).map_err(db_err)?;
-        let (tx, rx) = unbounded::<Option<Job>>();
+        let (tx, rx) = unbounded::<Msg>();
         let thread = std::thread::Builder::new()
             .name("ohreq-store".into())
             .spawn(move || writer_loop(conn, rx))
@@ -74,7 +83,7 @@ impl Drop for StoreOwner {
     fn drop(&mut self) {
         // The writer commits everything queued before the stop message, then ends; later
         // writes through other `Store` clones are dropped with a warning.
-        let _ = self.store.tx.send(None);
+        let _ = self.store.tx.send(Msg::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -84,19 +93,16 @@ impl Drop for StoreOwner {
 impl Store {
     /// Queues an insert-or-replace of the whole task row.
     pub fn save(&self, rec: &TaskRecord) {
-        let rec = rec.clone();
-        self.run(move |c| {
-            if let Err(e) = codec::upsert(c, &rec) {
-                log::error!("store: saving task {} failed: {e}", rec.id);
-            }
-        });
+        if self.tx.send(Msg::Save(Box::new(rec.clone()))).is_err() {
+            log::warn!("store: writer already stopped; a write was dropped");
+        }
     }
 
     /// Makes `file`'s data durable, then saves `rec` (whose `durable_offset` says how much of
     /// the file that covers). Only after both may a resume start from that offset.
-    pub fn checkpoint(&self, file: Arc<File>, rec: &TaskRecord) {
+    pub fn checkpoint(&self, file: Option<Arc<File>>, rec: &TaskRecord) {
         let rec = rec.clone();
-        self.run(move |c| match file.sync_data() {
+        self.run(move |c| match file.map_or(Ok(()), |f| f.sync_data()) {
             Ok(()) => {
                 if let Err(e) = codec::upsert(c, &rec) {
                     log::error!("store: checkpoint of task {} failed: {e}", rec.id);
@@ -116,7 +122,7 @@ impl Store {
 
     /// Runs arbitrary work on the writer thread, after everything queued before it.
     pub fn run(&self, job: impl FnOnce(&Connection) + Send + 'static) {
-        if self.tx.send(Some(Box::new(job))).is_err() {
+        if self.tx.send(Msg::Run(Box::new(job))).is_err() {
             log::warn!("store: writer already stopped; a write was dropped");
         }
     }
@@ -203,6 +209,10 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
 }
 
 fn init_schema(c: &Connection) -> rusqlite::Result<()> {
+    // One connection in one process owns the file (the data-dir lock says so): holding the
+    // lock for good saves the file-lock calls of every transaction, and set before the WAL
+    // is first opened, it keeps the WAL index in memory instead of a shared-memory file.
+    c.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     // WAL + NORMAL: a commit survives a killed process at once and a power cut after the next
     // WAL sync. That is enough: a part file is synced before its offset is written, so a lost
     // commit only means resuming from an older (still valid) offset.
@@ -243,18 +253,38 @@ fn init_schema(c: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Option<Job>>) {
+/// Appends `m` to the batch. `saves` maps each task saved since the last other job to its
+/// save's slot, which a later save of that task empties. Any other job (a checkpoint's sync,
+/// a read) keeps the order around it intact.
+fn add_to_batch(batch: &mut Vec<Option<Msg>>, saves: &mut HashMap<TaskId, usize>, m: Msg) {
+    match &m {
+        Msg::Save(rec) => {
+            if let Some(prev) = saves.insert(rec.id, batch.len()) {
+                batch[prev] = None;
+            }
+        }
+        _ => saves.clear(),
+    }
+    batch.push(Some(m));
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<Msg>) {
     let mut stopping = false;
     while !stopping {
-        let Ok(Some(first)) = rx.recv() else { break };
-        let mut batch = vec![first];
+        let first = match rx.recv() {
+            Ok(Msg::Stop) | Err(_) => break,
+            Ok(m) => m,
+        };
+        let mut batch = Vec::new();
+        let mut saves = HashMap::new();
+        add_to_batch(&mut batch, &mut saves, first);
         while batch.len() < 512 {
             match rx.try_recv() {
-                Ok(Some(j)) => batch.push(j),
-                Ok(None) => {
+                Ok(Msg::Stop) => {
                     stopping = true;
                     break;
                 }
+                Ok(m) => add_to_batch(&mut batch, &mut saves, m),
                 Err(_) => break,
             }
         }
@@ -262,8 +292,16 @@ fn writer_loop(conn: Connection, rx: Receiver<Option<Job>>) {
         if let Err(e) = &began {
             log::error!("store: cannot begin a transaction: {e}");
         }
-        for job in batch {
-            job(&conn);
+        for m in batch.into_iter().flatten() {
+            match m {
+                Msg::Save(rec) => {
+                    if let Err(e) = codec::upsert(&conn, &rec) {
+                        log::error!("store: saving task {} failed: {e}", rec.id);
+                    }
+                }
+                Msg::Run(job) => job(&conn),
+                Msg::Stop => {}
+            }
         }
         if began.is_ok()
             && let Err(e) = conn.execute_batch("COMMIT")
