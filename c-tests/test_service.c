@@ -6,6 +6,17 @@
 
 static th_server srv;
 
+/* A fresh temp dir: the service's data dir and the client's cache dir inside it (cache
+ * created), and the test CA's path. Each buffer holds 600 bytes (ca 700). */
+static void fresh_dirs(char *data, char *cache, char *ca) {
+    char dir[400];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(data, 600, "%s/data", dir);
+    snprintf(cache, 600, "%s/cache", dir);
+    snprintf(ca, 700, "%s/ca.pem", srv.certs);
+    mkdir(cache, 0755);
+}
+
 typedef struct {
     pthread_mutex_t mu;
     int lines;
@@ -32,12 +43,8 @@ static void log_free(void *ud) {
 }
 
 static void test_log_callback(void) {
-    char dir[400], data[600], cache[600], ca[700], url[256];
-    th_tmpdir(dir, sizeof dir);
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    snprintf(ca, sizeof ca, "%s/ca.pem", srv.certs);
-    mkdir(cache, 0755);
+    char data[600], cache[600], ca[700], url[256];
+    fresh_dirs(data, cache, ca);
     log_rec r;
     memset(&r, 0, sizeof r);
     pthread_mutex_init(&r.mu, NULL);
@@ -92,12 +99,8 @@ static void test_log_userdata_freed_with_options(void) {
 /* Freeing the service mid-download checkpoints it; a new service on the same data dir
  * resumes with a Range request and completes byte-exact. */
 static void test_shutdown_and_reopen_resumes(void) {
-    char dir[400], data[600], cache[600], ca[700], url[256], src[700], dst[700], log[65536];
-    th_tmpdir(dir, sizeof dir);
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    snprintf(ca, sizeof ca, "%s/ca.pem", srv.certs);
-    mkdir(cache, 0755);
+    char data[600], cache[600], ca[700], url[256], src[700], dst[700], log[65536];
+    fresh_dirs(data, cache, ca);
     snprintf(src, sizeof src, "%s/reopen.bin", srv.root);
     snprintf(dst, sizeof dst, "%s/reopen.bin", cache);
     th_write_pattern(src, 2 * 1024 * 1024, 7);
@@ -152,12 +155,8 @@ static void count_kind(void *ud, const ohreq_event *ev) {
 /* Poll mode: events of a task whose handle is open wait in the queue, so subscribing after
  * the task already finished still delivers its complete event at the next dispatch. */
 static void test_poll_mode_keeps_early_events(void) {
-    char dir[400], data[600], cache[600], ca[700], url[256], src[700];
-    th_tmpdir(dir, sizeof dir);
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    snprintf(ca, sizeof ca, "%s/ca.pem", srv.certs);
-    mkdir(cache, 0755);
+    char data[600], cache[600], ca[700], url[256], src[700];
+    fresh_dirs(data, cache, ca);
     snprintf(src, sizeof src, "%s/early.bin", srv.root);
     th_write_pattern(src, 1000, 3);
     ohreq_service *svc = th_service(data, 1);
@@ -213,12 +212,8 @@ static void test_descriptors_above_1024(void) {
     }
     CHECK(n_held > 0 && held[n_held - 1] >= LOW);
 
-    char dir[400], data[600], cache[600], ca[700], url[256], src[700], dst[700], name[32];
-    th_tmpdir(dir, sizeof dir);
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    snprintf(ca, sizeof ca, "%s/ca.pem", srv.certs);
-    mkdir(cache, 0755);
+    char data[600], cache[600], ca[700], url[256], src[700], dst[700], name[32];
+    fresh_dirs(data, cache, ca);
     snprintf(src, sizeof src, "%s/fds.bin", srv.root);
     th_write_pattern(src, 300 * 1000, 11);
     ohreq_service *svc = th_service(data, 0);
