@@ -1825,7 +1825,69 @@ static void test_after_service_free(void) {
     ohreq_service_free(s2);
 }
 
+/* Thread mode: a task that ends before anyone listens (the dispatcher runs meanwhile) still
+ * tells its first listeners: the last unheard event of each kind goes to the first listener
+ * of that kind; kinds already heard are not replayed to later listeners. */
+static void test_late_listener_gets_unheard_events(void) {
+    need_server();
+    env e;
+    env_open(&e, 0);
+    char url[512], src[700], dst[700];
+    snprintf(src, sizeof src, "%s/late.bin", srv.root);
+    th_write_pattern(src, 5000, 9);
+    snprintf(dst, sizeof dst, "%s/late.bin", e.cache);
+    ohreq_task *ok = NULL, *bad = NULL;
+    CHECK_CODE(dl(e.cli, th_url(&srv, 0, "/files/late.bin", url, sizeof url), "late.bin", &ok), OHREQ_OK);
+    CHECK_CODE(dl(e.cli, th_url(&srv, 0, "/files/no-such-file.bin", url, sizeof url), "none.bin", &bad), OHREQ_OK);
+    if (!ok || !bad) {
+        ohreq_task_free(ok);
+        ohreq_task_free(bad);
+        env_close(&e);
+        return;
+    }
+    CHECK_EQ(th_wait_file_size(dst, 5000, 5000), 5000);
+    ohreq_download_info *info = NULL;
+    for (int i = 0; i < 100; i++) { /* until the 404 has failed the other one, up to 5 s */
+        int failed = 0;
+        if (ohreq_task_get_download_info(bad, &info) == OHREQ_OK) {
+            failed = ohreq_download_info_status(info) == OHREQ_SESSION_FAILED;
+            ohreq_download_info_free(info);
+        }
+        if (failed) break;
+        th_sleep_ms(50);
+    }
+    th_sleep_ms(200); /* the dispatcher has had every event by now, with nobody listening */
+    th_rec a, b, c;
+    th_rec_init(&a);
+    th_rec_init(&b);
+    th_rec_init(&c);
+    th_rec_attach(&a, ok);
+    CHECK_EQ(th_rec_wait_end(&a, 3000), OHREQ_EVENT_COMPLETE);
+    CHECK_EQ(th_rec_count(&a, OHREQ_EVENT_PROGRESS), 1); /* the last progress only */
+    CHECK_EQ(a.last_processed, 5000);
+    CHECK_EQ(a.n_order >= 2 ? a.order[0] : -1, OHREQ_EVENT_PROGRESS); /* in the task's order */
+    th_rec_attach(&b, bad);
+    CHECK_EQ(th_rec_wait_end(&b, 3000), OHREQ_EVENT_FAIL);
+    CHECK_EQ(b.last_code, OHREQ_ERROR_UNHANDLED_HTTP_CODE);
+    /* a second handle's listeners come after the kinds were heard: nothing old for them */
+    ohreq_task *again = NULL;
+    CHECK_CODE(ohreq_task_open(e.cli, ohreq_task_id(ok), &again), OHREQ_OK);
+    if (again) th_rec_attach(&c, again);
+    th_sleep_ms(300);
+    int heard = 0;
+    for (unsigned k = 0; k < TH_KINDS; k++) heard += th_rec_count(&c, k);
+    CHECK_EQ(heard, 0);
+    ohreq_task_free(again);
+    ohreq_task_free(ok);
+    ohreq_task_free(bad);
+    th_rec_destroy(&a);
+    th_rec_destroy(&b);
+    th_rec_destroy(&c);
+    env_close(&e);
+}
+
 static const th_test tests[] = {
+    {"late_listener_gets_unheard_events", test_late_listener_gets_unheard_events},
     {"version_and_code_messages", test_version_and_code_messages},
     {"constants", test_constants},
     {"null_builders", test_null_builders},

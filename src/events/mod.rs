@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use eventfd::EventFd;
 
@@ -72,6 +72,8 @@ pub struct Event {
     pub reply: Option<Arc<Reply>>,
     /// Legacy upload complete / fail: one state per file.
     pub states: Option<Arc<Vec<TaskState>>>,
+    /// Order of queueing, set by the hub (the queue is kept in this order).
+    pub seq: u64,
 }
 
 /// An HTTP response as events carry it; texts are NUL-terminated for the C getters.
@@ -153,17 +155,30 @@ pub fn in_callback() -> bool {
     DELIVERING.with(|d| d.get())
 }
 
+/// The listeners of one task, and what it said while nobody of a kind listened.
+#[derive(Default)]
+struct TaskSubs {
+    list: Vec<Arc<Sub>>,
+    /// The last event of each kind that found no listener of its kind while a handle on the
+    /// task was open. The first listener of that kind gets it: a task that fails or ends
+    /// between its creation and the embedder's `on` (the dispatcher thread runs meanwhile)
+    /// still tells it.
+    unheard: Vec<Event>,
+}
+
 pub struct EventHub {
     mode: DispatchMode,
     queue: Mutex<VecDeque<Event>>,
     ready: Condvar,
     fd: Option<EventFd>,
-    subs: Mutex<HashMap<TaskId, Vec<Arc<Sub>>>>,
-    /// Open handles per task: their events are queued even before anyone subscribes, so a
-    /// poll-mode embedder that subscribes right after creating a task misses nothing.
+    subs: Mutex<HashMap<TaskId, TaskSubs>>,
+    /// Open handles per task: their events are queued even before anyone subscribes, and
+    /// kept as `unheard` when delivered before anyone did, so an embedder that subscribes
+    /// right after creating a task misses nothing.
     handles: Mutex<HashMap<TaskId, usize>>,
     /// Held while callbacks run, so `off` from another thread can wait for them to finish.
     delivery: Mutex<()>,
+    next_seq: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -181,6 +196,7 @@ impl EventHub {
             subs: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             delivery: Mutex::new(()),
+            next_seq: AtomicU64::new(1),
             closed: AtomicBool::new(false),
         })
     }
@@ -199,7 +215,7 @@ impl EventHub {
         self.subs
             .lock()
             .get(&task)
-            .is_some_and(|v| v.iter().any(|s| s.kind == kind))
+            .is_some_and(|t| t.list.iter().any(|s| s.kind == kind))
     }
 
     /// A handle on `task` was opened; see `handles`.
@@ -208,11 +224,28 @@ impl EventHub {
     }
 
     pub fn handle_closed(&self, task: TaskId) {
-        let mut h = self.handles.lock();
-        if let Some(n) = h.get_mut(&task) {
-            *n -= 1;
-            if *n == 0 {
-                h.remove(&task);
+        let last = {
+            let mut h = self.handles.lock();
+            match h.get_mut(&task) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    h.remove(&task);
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            // Nobody can subscribe to this task any more: what it said unheard goes.
+            let mut subs = self.subs.lock();
+            if let Some(t) = subs.get_mut(&task) {
+                t.unheard.clear();
+                if t.list.is_empty() {
+                    subs.remove(&task);
+                }
             }
         }
     }
@@ -223,13 +256,25 @@ impl EventHub {
         if !wanted {
             return;
         }
+        self.enqueue(ev, false);
+    }
+
+    /// Queues a new event at the end, or an `again` one (kept unheard) back at its place
+    /// in the order of queueing. Only the first event of an empty queue wakes the consumer:
+    /// it drains the whole queue after it was woken (and after clearing the eventfd), so
+    /// later ones ride along.
+    fn enqueue(&self, mut ev: Event, again: bool) {
         let was_empty = {
             let mut q = self.queue.lock();
-            q.push_back(ev);
+            if again {
+                let at = q.partition_point(|e| e.seq < ev.seq);
+                q.insert(at, ev);
+            } else {
+                ev.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                q.push_back(ev);
+            }
             q.len() == 1
         };
-        // Only the first event wakes the consumer: it drains the whole queue after it was
-        // woken (and after clearing the eventfd), so later ones ride along.
         if was_empty {
             match &self.fd {
                 Some(fd) => fd.signal(),
@@ -250,20 +295,31 @@ impl EventHub {
         key: (usize, usize),
         make: impl FnOnce() -> Box<dyn Listener>,
     ) -> bool {
-        let mut subs = self.subs.lock();
-        let list = subs.entry(task).or_default();
-        if list
-            .iter()
-            .any(|s| s.handle == handle && s.kind == kind && s.listener.key() == key)
-        {
-            return false;
+        let unheard: Vec<Event> = {
+            let mut subs = self.subs.lock();
+            let t = subs.entry(task).or_default();
+            if t.list
+                .iter()
+                .any(|s| s.handle == handle && s.kind == kind && s.listener.key() == key)
+            {
+                return false;
+            }
+            t.list.push(Arc::new(Sub {
+                handle,
+                kind,
+                listener: make(),
+                removed: AtomicBool::new(false),
+            }));
+            let (mine, rest) = std::mem::take(&mut t.unheard)
+                .into_iter()
+                .partition(|e| e.kind == kind);
+            t.unheard = rest;
+            mine
+        };
+        // Back in its place: ahead of the task's later events still queued.
+        for ev in unheard {
+            self.enqueue(ev, true);
         }
-        list.push(Arc::new(Sub {
-            handle,
-            kind,
-            listener: make(),
-            removed: AtomicBool::new(false),
-        }));
         true
     }
 
@@ -278,16 +334,16 @@ impl EventHub {
     ) {
         let removed: Vec<Arc<Sub>> = {
             let mut subs = self.subs.lock();
-            let Some(list) = subs.get_mut(&task) else {
+            let Some(t) = subs.get_mut(&task) else {
                 return;
             };
-            let (gone, keep): (Vec<_>, Vec<_>) = list.drain(..).partition(|s| {
+            let (gone, keep): (Vec<_>, Vec<_>) = t.list.drain(..).partition(|s| {
                 s.handle == handle
                     && kind.is_none_or(|k| s.kind == k)
                     && key.is_none_or(|k| s.listener.key() == k)
             });
-            *list = keep;
-            if list.is_empty() {
+            t.list = keep;
+            if t.list.is_empty() && t.unheard.is_empty() {
                 subs.remove(&task);
             }
             gone
@@ -325,9 +381,25 @@ impl EventHub {
 
     fn deliver(&self, ev: &Event) {
         let _guard = self.delivery.lock();
-        let targets: Vec<Arc<Sub>> = match self.subs.lock().get(&ev.task_id) {
-            Some(list) => list.iter().filter(|s| s.kind == ev.kind).cloned().collect(),
-            None => return,
+        let targets: Vec<Arc<Sub>> = {
+            let mut subs = self.subs.lock();
+            let targets: Vec<Arc<Sub>> = subs.get(&ev.task_id).map_or_else(Vec::new, |t| {
+                t.list
+                    .iter()
+                    .filter(|s| s.kind == ev.kind)
+                    .cloned()
+                    .collect()
+            });
+            if targets.is_empty() {
+                // Decided under the listeners' lock, so an `on` cannot slip in between.
+                if self.handles.lock().contains_key(&ev.task_id) {
+                    let t = subs.entry(ev.task_id).or_default();
+                    t.unheard.retain(|u| u.kind != ev.kind);
+                    t.unheard.push(ev.clone());
+                }
+                return;
+            }
+            targets
         };
         let was = DELIVERING.with(|d| d.replace(true));
         for s in &targets {
@@ -391,7 +463,50 @@ mod tests {
             code: 0,
             reply: None,
             states: None,
+            seq: 0,
         }
+    }
+
+    struct Record(Arc<Mutex<Vec<EventKind>>>, usize);
+    impl Listener for Record {
+        fn call(&self, ev: &Event) {
+            self.0.lock().push(ev.kind);
+        }
+        fn key(&self) -> (usize, usize) {
+            (self.1, 0)
+        }
+    }
+
+    #[test]
+    fn unheard_events_go_to_the_first_listener_of_their_kind_in_order() {
+        let hub = EventHub::new(DispatchMode::Poll).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let rec = |k| -> Box<dyn Listener> { Box::new(Record(seen.clone(), k)) };
+        hub.push(ev(EventKind::Progress)); // no handle, no listener: dropped
+        hub.handle_opened(1);
+        hub.push(ev(EventKind::Progress));
+        hub.push(ev(EventKind::Progress)); // only the last unheard one of a kind is kept
+        hub.push(ev(EventKind::Complete));
+        assert_eq!(hub.dispatch_pending(), 3);
+        assert!(seen.lock().is_empty());
+        // Subscribed in the other order, delivered in the task's order.
+        assert!(hub.on(1, 9, EventKind::Complete, (1, 0), || rec(1)));
+        assert!(hub.on(1, 9, EventKind::Progress, (2, 0), || rec(2)));
+        assert_eq!(hub.dispatch_pending(), 2);
+        assert_eq!(*seen.lock(), vec![EventKind::Progress, EventKind::Complete]);
+        // Heard kinds are not replayed to a later listener.
+        assert!(hub.on(1, 10, EventKind::Progress, (3, 0), || rec(3)));
+        assert_eq!(hub.dispatch_pending(), 0);
+        // An unheard kind is dropped with the last handle.
+        hub.push(ev(EventKind::Pause));
+        assert_eq!(hub.dispatch_pending(), 1);
+        hub.handle_closed(1);
+        assert!(hub.on(1, 9, EventKind::Pause, (4, 0), || rec(4)));
+        assert_eq!(hub.dispatch_pending(), 0);
+        assert_eq!(seen.lock().len(), 2);
+        hub.off(1, 9, None, None);
+        hub.off(1, 10, None, None);
+        assert!(hub.subs.lock().is_empty());
     }
 
     #[test]

@@ -196,6 +196,10 @@ pub unsafe extern "C" fn ohreq_task_id(task: *const ohreq_task) -> u32 {
 /// call on: `userdata_free` (may be NULL) runs exactly once, after the last call of `cb`
 /// (at `ohreq_task_off` or `ohreq_task_free`). On failure nothing is kept.
 /// Legacy tasks accept the legacy kinds (PROGRESS .. HEADER_RECEIVE).
+/// Nothing is missed between creating a task and subscribing: while a handle on the task is
+/// open, the last event of each kind that found no listener of its kind is kept, and the
+/// first listener of that kind gets it (before the task's later events). A kind that was
+/// heard is not replayed to later listeners.
 /// Returns 0, 401 (NULL task or cb, unknown kind or one this task never emits) or 13400003.
 #[must_use]
 #[unsafe(no_mangle)]

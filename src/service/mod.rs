@@ -433,6 +433,7 @@ impl Inner {
             code,
             reply,
             states,
+            seq: 0,
         });
     }
 
