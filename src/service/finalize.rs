@@ -7,7 +7,7 @@
 //! creating its file — an inode allocation — costs the engine nothing and runs in parallel.
 
 use crate::engine::Body;
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crate::workqueue::WorkQueue;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -30,7 +30,7 @@ struct Job {
 }
 
 pub struct Publisher {
-    tx: Sender<Option<Job>>,
+    queue: Arc<WorkQueue<Job>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -39,18 +39,18 @@ const BATCH: usize = 64;
 
 impl Publisher {
     pub fn start() -> io::Result<Publisher> {
-        let (tx, rx) = unbounded();
+        let queue = Arc::new(WorkQueue::default());
         let dirs = Arc::new(DirSyncs::default());
         let mut threads = Vec::new();
         for i in 0..THREADS {
-            let (rx, dirs) = (rx.clone(), dirs.clone());
+            let (queue, dirs) = (queue.clone(), dirs.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("ohreq-publish-{i}"))
-                    .spawn(move || worker(rx, dirs))?,
+                    .spawn(move || worker(&queue, &dirs))?,
             );
         }
-        Ok(Publisher { tx, threads })
+        Ok(Publisher { queue, threads })
     }
 
     pub fn publish(&self, body: Body, part: PathBuf, target: PathBuf, sha256: String, done: Done) {
@@ -61,16 +61,14 @@ impl Publisher {
             sha256,
             done,
         };
-        if let Err(crossbeam_channel::SendError(Some(job))) = self.tx.send(Some(job)) {
+        if let Err(job) = self.queue.push(job) {
             (job.done)(Err(io::Error::other("the publisher has stopped")));
         }
     }
 
     /// Publishes everything queued, then stops the threads.
     pub fn shutdown(&mut self) {
-        for _ in &self.threads {
-            let _ = self.tx.send(None);
-        }
+        self.queue.close();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -83,21 +81,10 @@ impl Drop for Publisher {
     }
 }
 
-fn worker(rx: Receiver<Option<Job>>, dirs: Arc<DirSyncs>) {
-    let mut stopping = false;
-    while !stopping {
-        let Ok(Some(first)) = rx.recv() else { return };
+fn worker(queue: &WorkQueue<Job>, dirs: &DirSyncs) {
+    while let Some(first) = queue.pop() {
         let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(Some(j)) => batch.push(j),
-                Ok(None) => {
-                    stopping = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
+        queue.take_more(&mut batch, BATCH - 1);
         // Every file of the batch is written and its writeback started before any is
         // waited for, so the device gets the whole batch at once (for 1000 small files that
         // halves the time spent syncing); then each is synced and renamed, and each

@@ -8,7 +8,7 @@ pub use query::{Expired, Filter};
 
 use crate::error::{Code, Error, Result};
 use crate::task::{TaskId, TaskRecord};
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crate::workqueue::{ReplyTx, WorkQueue, reply};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::fs::File;
@@ -25,13 +25,14 @@ enum Msg {
     /// else between them, only the last is written.
     Save(Box<TaskRecord>),
     Run(Job),
-    Stop,
+    /// Answered once everything before it is committed.
+    Flush(ReplyTx<()>),
 }
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    tx: Sender<Msg>,
+    queue: Arc<WorkQueue<Msg>>,
 }
 
 /// Owns the writer thread and the data-dir lock; dropping it flushes and joins.
@@ -63,14 +64,15 @@ impl StoreOwner {
         })?;
         init_schema(&conn).map_err(db_err)?;
         let tasks = codec::load_all(&conn).map_err(db_err)?;
-        let (tx, rx) = unbounded::<Msg>();
+        let queue = Arc::new(WorkQueue::default());
+        let q = queue.clone();
         let thread = std::thread::Builder::new()
             .name("ohreq-store".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, &q))
             .map_err(|e| Error::new(Code::Service, format!("cannot start store thread: {e}")))?;
         Ok((
             StoreOwner {
-                store: Store { tx },
+                store: Store { queue },
                 thread: Some(thread),
                 _lock: lock,
             },
@@ -83,7 +85,7 @@ impl Drop for StoreOwner {
     fn drop(&mut self) {
         // The writer commits everything queued before the stop message, then ends; later
         // writes through other `Store` clones are dropped with a warning.
-        let _ = self.store.tx.send(Msg::Stop);
+        self.store.queue.close();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -93,7 +95,11 @@ impl Drop for StoreOwner {
 impl Store {
     /// Queues an insert-or-replace of the whole task row.
     pub fn save(&self, rec: &TaskRecord) {
-        if self.tx.send(Msg::Save(Box::new(rec.clone()))).is_err() {
+        self.send(Msg::Save(Box::new(rec.clone())));
+    }
+
+    fn send(&self, m: Msg) {
+        if self.queue.push(m).is_err() {
             log::warn!("store: writer already stopped; a write was dropped");
         }
     }
@@ -122,9 +128,7 @@ impl Store {
 
     /// Runs arbitrary work on the writer thread, after everything queued before it.
     pub fn run(&self, job: impl FnOnce(&Connection) + Send + 'static) {
-        if self.tx.send(Msg::Run(Box::new(job))).is_err() {
-            log::warn!("store: writer already stopped; a write was dropped");
-        }
+        self.send(Msg::Run(Box::new(job)));
     }
 
     /// Runs `f` on the writer thread after everything queued before it and returns its
@@ -133,11 +137,9 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> T + Send + 'static,
     ) -> Option<T> {
-        let (tx, rx) = crossbeam_channel::bounded::<T>(1);
-        self.run(move |c| {
-            let _ = tx.send(f(c));
-        });
-        rx.recv().ok()
+        let (tx, rx) = reply();
+        self.run(move |c| tx.send(f(c)));
+        rx.recv()
     }
 
     /// The stored row of task `id`, if there is one.
@@ -163,12 +165,10 @@ impl Store {
             .map_err(db_err)
     }
 
-    /// Blocks until everything queued so far is committed.
+    /// Blocks until everything queued so far is committed (or the writer has stopped).
     pub fn flush(&self) {
-        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
-        self.run(move |_| {
-            let _ = tx.send(());
-        });
+        let (tx, rx) = reply();
+        self.send(Msg::Flush(tx));
         let _ = rx.recv();
     }
 }
@@ -268,26 +268,17 @@ fn add_to_batch(batch: &mut Vec<Option<Msg>>, saves: &mut HashMap<TaskId, usize>
     batch.push(Some(m));
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Msg>) {
-    let mut stopping = false;
-    while !stopping {
-        let first = match rx.recv() {
-            Ok(Msg::Stop) | Err(_) => break,
-            Ok(m) => m,
-        };
+fn writer_loop(conn: Connection, queue: &WorkQueue<Msg>) {
+    let mut more = Vec::new();
+    while let Some(first) = queue.pop() {
         let mut batch = Vec::new();
         let mut saves = HashMap::new();
         add_to_batch(&mut batch, &mut saves, first);
-        while batch.len() < 512 {
-            match rx.try_recv() {
-                Ok(Msg::Stop) => {
-                    stopping = true;
-                    break;
-                }
-                Ok(m) => add_to_batch(&mut batch, &mut saves, m),
-                Err(_) => break,
-            }
+        queue.take_more(&mut more, 511);
+        for m in more.drain(..) {
+            add_to_batch(&mut batch, &mut saves, m);
         }
+        let mut flushes = Vec::new();
         let began = conn.execute_batch("BEGIN");
         if let Err(e) = &began {
             log::error!("store: cannot begin a transaction: {e}");
@@ -300,13 +291,17 @@ fn writer_loop(conn: Connection, rx: Receiver<Msg>) {
                     }
                 }
                 Msg::Run(job) => job(&conn),
-                Msg::Stop => {}
+                Msg::Flush(tx) => flushes.push(tx),
             }
         }
         if began.is_ok()
             && let Err(e) = conn.execute_batch("COMMIT")
         {
             log::error!("store: commit failed: {e}");
+        }
+        // Only now: a flush promises that what came before it is committed.
+        for tx in flushes {
+            tx.send(());
         }
     }
 }
