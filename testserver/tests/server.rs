@@ -6,43 +6,17 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use openssl::ssl::{SslConnector, SslMethod, SslStream};
 
+mod common;
+use common::{Server, curl_has_http2, temp_dir};
+
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const DATA_LEN: usize = 300_000;
-
-struct Server {
-    child: Child,
-    dir: PathBuf,
-    http: u16,
-    https: u16,
-    h2: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn temp_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "testserver-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Deterministic, non-repeating-looking content so offsets are checkable.
 fn data() -> Vec<u8> {
@@ -53,55 +27,13 @@ fn data() -> Vec<u8> {
 
 impl Server {
     fn start() -> Server {
-        let dir = temp_dir();
+        let dir = temp_dir("test");
         let root = dir.join("root");
         fs::create_dir_all(root.join("sub")).unwrap();
         fs::write(root.join("hello.txt"), "hello world\n").unwrap();
         fs::write(root.join("data.bin"), data()).unwrap();
         fs::write(root.join("sub/page.html"), "<p>hi</p>").unwrap();
-        let port_file = dir.join("ports");
-        let child = Command::new(env!("CARGO_BIN_EXE_testserver"))
-            .arg("--root")
-            .arg(&root)
-            .arg("--port-file")
-            .arg(&port_file)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut server = Server {
-            child,
-            dir,
-            http: 0,
-            https: 0,
-            h2: 0,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(s) = fs::read_to_string(&port_file) {
-                // C readers scan "http=%d https=%d": that prefix must stay.
-                assert!(s.starts_with("http="), "bad port file {s:?}");
-                let keys: Vec<&str> = s
-                    .split_whitespace()
-                    .map(|p| p.split_once('=').unwrap().0)
-                    .collect();
-                assert_eq!(keys, ["http", "https", "h2"], "bad port file {s:?}");
-                for part in s.split_whitespace() {
-                    match part.split_once('=') {
-                        Some(("http", p)) => server.http = p.parse().unwrap(),
-                        Some(("https", p)) => server.https = p.parse().unwrap(),
-                        Some(("h2", p)) => server.h2 = p.parse().unwrap(),
-                        _ => panic!("bad port file {s:?}"),
-                    }
-                }
-                assert!(
-                    server.http != 0 && server.https != 0 && server.h2 != 0,
-                    "bad port file {s:?}"
-                );
-                return server;
-            }
-            assert!(Instant::now() < deadline, "server did not start");
-            thread::sleep(Duration::from_millis(20));
-        }
+        Server::start_in(dir)
     }
 
     fn cert(&self, name: &str) -> PathBuf {
@@ -664,7 +596,7 @@ fn https_with_generated_ca() {
 
 #[test]
 fn missing_root_fails() {
-    let dir = temp_dir();
+    let dir = temp_dir("test");
     let status = Command::new(env!("CARGO_BIN_EXE_testserver"))
         .arg("--root")
         .arg(dir.join("nope"))
@@ -677,19 +609,6 @@ fn missing_root_fails() {
 }
 
 // ---- HTTP/2 (curl --http2 against the h2 listener) ----
-
-/// Whether the system curl can speak HTTP/2; the h2 tests skip otherwise.
-fn curl_has_http2() -> bool {
-    let out = Command::new("curl").arg("--version").output();
-    match out {
-        Ok(o) if o.status.success() => {
-            let v = String::from_utf8_lossy(&o.stdout);
-            v.lines()
-                .any(|l| l.starts_with("Features:") && l.split(' ').any(|f| f == "HTTP2"))
-        }
-        _ => false,
-    }
-}
 
 macro_rules! require_curl_http2 {
     () => {

@@ -7,38 +7,12 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    dir: PathBuf,
-    http: u16,
-    https: u16,
-    h2: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn temp_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "testserver-upload-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{Server, curl_has_http2, temp_dir};
 
 /// Deterministic pseudo-random bytes (xorshift), different per `seed`.
 fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -77,45 +51,9 @@ struct Curl {
 
 impl Server {
     fn start() -> Server {
-        let dir = temp_dir();
-        let root = dir.join("root");
-        fs::create_dir_all(&root).unwrap();
-        let port_file = dir.join("ports");
-        let child = Command::new(env!("CARGO_BIN_EXE_testserver"))
-            .arg("--root")
-            .arg(&root)
-            .arg("--port-file")
-            .arg(&port_file)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut server = Server {
-            child,
-            dir,
-            http: 0,
-            https: 0,
-            h2: 0,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(s) = fs::read_to_string(&port_file) {
-                for part in s.split_whitespace() {
-                    match part.split_once('=') {
-                        Some(("http", p)) => server.http = p.parse().unwrap(),
-                        Some(("https", p)) => server.https = p.parse().unwrap(),
-                        Some(("h2", p)) => server.h2 = p.parse().unwrap(),
-                        _ => panic!("bad port file {s:?}"),
-                    }
-                }
-                return server;
-            }
-            assert!(Instant::now() < deadline, "server did not start");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.join("root")
+        let dir = temp_dir("upload");
+        fs::create_dir_all(dir.join("root")).unwrap();
+        Server::start_in(dir)
     }
 
     /// A file in the test directory (outside the served root).
@@ -232,18 +170,6 @@ fn raw_exchange(s: &Server, requests: &[&[u8]]) -> Vec<RawResp> {
         out.push((status, headers, body));
     }
     out
-}
-
-fn curl_has_http2() -> bool {
-    Command::new("curl")
-        .arg("--version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.starts_with("Features:") && l.split(' ').any(|f| f == "HTTP2"))
-        })
-        .unwrap_or(false)
 }
 
 fn protos() -> Vec<Proto> {
