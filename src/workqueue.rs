@@ -70,6 +70,17 @@ impl<T> WorkQueue<T> {
         out.extend(s.items.drain(..n));
     }
 
+    /// Refuses further items and drops the queued ones (when their consumer is gone).
+    pub fn close_and_clear(&self) {
+        let dropped = {
+            let mut s = self.state.lock();
+            s.closed = true;
+            std::mem::take(&mut s.items)
+        };
+        drop(dropped); // outside the lock: dropping an item may wake someone
+        self.ready.notify_all();
+    }
+
     /// Refuses further items; consumers get what is queued, then `None`.
     pub fn close(&self) {
         self.state.lock().closed = true;
@@ -166,5 +177,12 @@ mod tests {
         let (tx, rx) = reply::<i32>();
         std::thread::spawn(move || drop(tx));
         assert_eq!(rx.recv(), None);
+        // A queued reply whose consumer died is answered "none" by clearing the queue.
+        let q = WorkQueue::default();
+        let (tx, rx) = reply::<i32>();
+        q.push(tx).ok().unwrap();
+        q.close_and_clear();
+        assert_eq!(rx.recv(), None);
+        assert!(q.pop().is_none());
     }
 }

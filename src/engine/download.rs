@@ -58,14 +58,23 @@ impl PartFile {
         }
     }
 
-    /// The open file, creating it (and cutting it to `keep` bytes) on first use.
+    /// The open file, creating it (and cutting it to `keep` bytes) on first use. When bytes
+    /// are to be kept the file must already hold them: a part file that vanished or shrank
+    /// since the resume point was chosen is an error, never padded with zeros.
     pub fn open(&mut self) -> std::io::Result<&Arc<File>> {
         if self.file.is_none() {
             let f = OpenOptions::new()
-                .create(true)
+                .create(self.keep == 0)
                 .append(true)
                 .read(true)
                 .open(&self.path)?;
+            let len = f.metadata()?.len();
+            if len < self.keep {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("part file holds {len} bytes, {} were to be kept", self.keep),
+                ));
+            }
             f.set_len(self.keep)?;
             self.file = Some(Arc::new(f));
         }
@@ -265,5 +274,35 @@ impl Handler for DownloadSink {
                 Ok(0)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_file_is_never_padded_to_the_resume_point() {
+        let dir = std::env::temp_dir().join(format!("ohreq-partfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("x.ohreq-part");
+        let _ = std::fs::remove_file(&p);
+        // Gone since the resume point was chosen: an error, and no file is made.
+        assert!(PartFile::new(p.clone(), 10).open().is_err());
+        assert!(!p.exists());
+        // Shorter than the resume point: an error, the file untouched.
+        std::fs::write(&p, b"12345").unwrap();
+        assert!(PartFile::new(p.clone(), 10).open().is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"12345");
+        // Longer: cut to the resume point, and writes go after it.
+        std::fs::write(&p, b"0123456789abcdef").unwrap();
+        let mut part = PartFile::new(p.clone(), 10);
+        (&**part.open().unwrap()).write_all(b"XY").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"0123456789XY");
+        // Nothing kept: created when missing.
+        std::fs::remove_file(&p).unwrap();
+        assert!(PartFile::new(p.clone(), 0).open().is_ok());
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -464,6 +464,17 @@ impl Loop {
                 keep,
             )
         })?;
+        if keep > 0 {
+            // A resume: hold the part file from now on, so the bytes the Range request
+            // builds on cannot go away before the first write.
+            part.open().map_err(|e| {
+                fail(
+                    Reason::IoError,
+                    format!("cannot reopen {}: {e}", spec.part.display()),
+                    0,
+                )
+            })?;
+        }
         if keep < written {
             self.reporter.checkpoint(a.ticket(), None, 0, "", "");
         }

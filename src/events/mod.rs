@@ -218,6 +218,11 @@ impl EventHub {
             .is_some_and(|t| t.list.iter().any(|s| s.kind == kind))
     }
 
+    /// Whether some handle on `task` is open.
+    pub fn handle_is_open(&self, task: TaskId) -> bool {
+        self.handles.lock().contains_key(&task)
+    }
+
     /// A handle on `task` was opened; see `handles`.
     pub fn handle_opened(&self, task: TaskId) {
         *self.handles.lock().entry(task).or_default() += 1;
@@ -365,16 +370,29 @@ impl EventHub {
         }
     }
 
-    /// Delivers the events queued now; returns how many were taken. Used by the dispatcher
-    /// thread and by `ohreq_service_dispatch`.
+    /// Delivers queued events (those queued now, and ones queued meanwhile up to a budget);
+    /// returns how many were taken. Used by the dispatcher thread and by
+    /// `ohreq_service_dispatch`.
     pub fn dispatch_pending(&self) -> usize {
         if let Some(fd) = &self.fd {
             fd.reset();
         }
-        let batch: Vec<Event> = self.queue.lock().drain(..).collect();
-        let n = batch.len();
-        for ev in batch {
+        // One at a time from the shared queue, not a private batch: an unheard event put
+        // back by `on` meanwhile is then delivered before the task's later events. The
+        // budget keeps a steady stream of new events from holding the caller forever.
+        let budget = self.queue.lock().len() * 2 + 64;
+        let mut n = 0;
+        while n < budget {
+            let Some(ev) = self.queue.lock().pop_front() else {
+                return n;
+            };
             self.deliver(&ev);
+            n += 1;
+        }
+        if let Some(fd) = &self.fd
+            && !self.queue.lock().is_empty()
+        {
+            fd.signal(); // what is left is delivered at the next dispatch
         }
         n
     }

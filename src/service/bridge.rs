@@ -1,5 +1,6 @@
 //! Engine reports → task state, store rows and events. Runs on the engine thread: it takes
-//! the registry lock briefly and never blocks on I/O (syncs and renames go to the store thread).
+//! the registry lock briefly and never waits for the disk (syncs go to the store thread and
+//! the publishers; only the unlink of a dead part file happens here).
 
 use super::{Entry, Inner, Registry, WeakInner, finalize, remove_part};
 use crate::engine::{Outcome, Reporter, ResponseHead, Ticket};
@@ -225,7 +226,7 @@ impl Inner {
                 self.fail(reg, t.id, f.reason);
                 if is_download {
                     // DESIGN §9: a failed download leaves no part file behind.
-                    self.store.run(move |_| remove_part(&part));
+                    remove_part(&part);
                 }
             }
             Outcome::Cancelled {
@@ -240,7 +241,7 @@ impl Inner {
                     return;
                 }
                 if state == State::Removed {
-                    self.store.run(move |_| remove_part(&part));
+                    remove_part(&part);
                     return;
                 }
                 e.rec.progress.processed = bytes;
@@ -310,7 +311,7 @@ impl Inner {
                         Reason::IoError
                     };
                     let part = e.rec.part_path();
-                    self.store.run(move |_| remove_part(&part));
+                    remove_part(&part);
                     e.rec.detail =
                         format!("cannot publish {}: {err}", e.rec.config.target.display());
                     self.fail(&mut reg, t.id, reason);

@@ -106,7 +106,13 @@ fn worker(queue: &WorkQueue<Job>, dirs: &DirSyncs) {
                 staged.file().sync_data()?;
                 match staged {
                     Staged::Part(_) => rename_noreplace(&j.part, &j.target),
-                    Staged::Anonymous(f) => link_anonymous(&f, &j.target, &j.body, &j.part),
+                    Staged::Anonymous(f) => {
+                        link_anonymous(&f, &j.target, &j.body, &j.part)?;
+                        // A part file an earlier run left (its bytes were not kept) goes
+                        // too; the task is live, so no other task downloads to this path.
+                        let _ = std::fs::remove_file(&j.part);
+                        Ok(())
+                    }
                 }
             })
             .collect();
@@ -144,9 +150,10 @@ struct DirSyncs {
 struct DirSync {
     /// Requests so far; a sync that begins covers every one made before it.
     asked: u64,
-    /// Requests covered by the last finished sync, and how it went.
+    /// Requests covered by the syncs finished so far.
     covered: u64,
-    outcome: Option<(io::ErrorKind, String)>,
+    /// Failed syncs: the requests each one was the first to cover, `(after, upto]`, and why.
+    failed: Vec<(u64, u64, io::ErrorKind, String)>,
     running: bool,
     /// Callers inside `sync` for this directory; the entry goes when the last one leaves.
     inside: usize,
@@ -164,9 +171,10 @@ impl DirSyncs {
         loop {
             let d = dirs.get_mut(dir).expect("entry made above");
             if d.covered >= mine {
-                let result = match &d.outcome {
+                // The outcome of the first sync that began after this request.
+                let result = match d.failed.iter().find(|f| f.0 < mine && mine <= f.1) {
                     None => Ok(()),
-                    Some((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+                    Some((_, _, kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
                 };
                 d.inside -= 1;
                 if d.inside == 0 {
@@ -185,8 +193,10 @@ impl DirSyncs {
             dirs = self.dirs.lock();
             let d = dirs.get_mut(dir).expect("kept while running");
             d.running = false;
+            if let Err(e) = outcome {
+                d.failed.push((d.covered, covers, e.kind(), e.to_string()));
+            }
             d.covered = covers;
-            d.outcome = outcome.err().map(|e| (e.kind(), e.to_string()));
             self.changed.notify_all();
         }
     }

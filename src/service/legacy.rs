@@ -122,7 +122,14 @@ impl Inner {
             return Err(e);
         }
         // The caller may be killed the moment this returns: the task row must be committed.
-        self.store.flush();
+        if !self.store.flush() {
+            let _ = self.remove(client, id);
+            self.hub.handle_closed(id);
+            return Err(Error::new(
+                Code::Service,
+                "the task store could not save the task",
+            ));
+        }
         Ok(id)
     }
 

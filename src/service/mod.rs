@@ -57,6 +57,9 @@ impl ServiceOptions {
 /// older ones live only in the store and are read back when asked for.
 const WARM_FINISHED: usize = 256;
 
+/// How many evictions `Registry::recent_evictions` remembers.
+const RECENT_EVICTIONS: usize = 4096;
+
 /// A task in memory: its record plus what only a live service knows.
 struct Entry {
     rec: TaskRecord,
@@ -84,9 +87,11 @@ struct Registry {
     finished: VecDeque<TaskId>,
     /// Every task id in the store, so that a new task never reuses a stored one.
     ids: HashSet<TaskId>,
-    /// Counts evictions from `tasks`: a row read from the store without the lock is only
-    /// current if no eviction happened meanwhile.
+    /// Counts evictions from `tasks`; the latest ones, numbered, are in `recent_evictions`.
+    /// A row read from the store without the lock is current unless its task was evicted
+    /// meanwhile.
     evictions: u64,
+    recent_evictions: VecDeque<(u64, TaskId)>,
     /// When the last retention pass began (Unix ms; 0 = never).
     last_pass: u64,
     /// While a retention pass reads the store: the tasks evicted meanwhile, whose rows it
@@ -97,6 +102,23 @@ struct Registry {
     in_engine: usize,
     next_run: u64,
     live: HashMap<u64, (u32, u32)>,
+}
+
+impl Registry {
+    /// Whether task `id` may have left memory after eviction number `seen` (also when the
+    /// record of evictions no longer reaches back that far).
+    fn evicted_since(&self, seen: u64, id: TaskId) -> bool {
+        if self.evictions == seen {
+            return false;
+        }
+        match self.recent_evictions.front() {
+            Some(&(first, _)) if first <= seen + 1 => self
+                .recent_evictions
+                .iter()
+                .any(|&(n, e)| n > seen && e == id),
+            _ => true,
+        }
+    }
 }
 
 pub struct Inner {
@@ -135,6 +157,7 @@ impl Service {
                 finished: VecDeque::new(),
                 ids: HashSet::new(),
                 evictions: 0,
+                recent_evictions: VecDeque::new(),
                 last_pass: 0,
                 evicted_during_pass: None,
                 net: NetworkState::default(),
@@ -199,14 +222,19 @@ impl Inner {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Some(t) = self.retention.lock().take() {
+        // Taken first and joined after the slot's lock is released: a `schedule` holding the
+        // registry may be waiting for that lock, and the pass may be waiting for the registry.
+        let pass = self.retention.lock().take();
+        if let Some(t) = pass {
             let _ = t.join();
         }
         let engine = self.engine.lock().take();
         drop(engine); // joins the engine thread; its Cancelled reports checkpoint
         let publisher = self.publisher.lock().take();
         drop(publisher); // publishes what finished, then joins
-        self.store.flush();
+        if !self.store.flush() {
+            log::error!("the last writes before shutdown could not be committed");
+        }
         self.hub.close();
         if let Some(t) = self.dispatcher.lock().take() {
             let _ = t.join();
@@ -264,15 +292,25 @@ impl Inner {
     /// permission. Others' tasks are "not found" (21900006), as in the reference.
     fn lock_task(&self, client: &Client, id: TaskId) -> Result<MutexGuard<'_, Registry>> {
         let mut reg = self.reg.lock();
-        if !reg.tasks.contains_key(&id) && reg.ids.contains(&id) {
-            // Read without the lock (the store may be busy syncing); if an eviction happened
-            // meanwhile the row may be older than memory was, so read again holding it.
+        let mut tries = 0;
+        while !reg.tasks.contains_key(&id) && reg.ids.contains(&id) {
+            // The store is read without the registry lock (it may be busy syncing a part
+            // file, and the engine must not wait for that). If this very task was read back,
+            // changed and evicted by another caller meanwhile, the row read may be older
+            // than what memory had: read it again.
+            tries += 1;
+            if tries > 8 {
+                return Err(Error::new(
+                    Code::Service,
+                    format!("task {id} keeps changing while it is read; try again"),
+                ));
+            }
             let seen = reg.evictions;
             drop(reg);
-            let mut loaded = self.store.load(id);
+            let loaded = self.store.load(id);
             reg = self.reg.lock();
-            if reg.evictions != seen {
-                loaded = self.store.load(id);
+            if reg.evicted_since(seen, id) {
+                continue;
             }
             if let Some(rec) = loaded
                 && !reg.tasks.contains_key(&id)
@@ -280,7 +318,9 @@ impl Inner {
             {
                 reg.tasks.insert(id, Entry::new(rec));
                 reg.finished.push_back(id);
+                Self::evict_finished(&mut reg, Some(id));
             }
+            break;
         }
         match reg.tasks.get(&id) {
             Some(e)
@@ -391,8 +431,9 @@ impl Inner {
     }
 
     /// Lets the oldest finished tasks beyond `WARM_FINISHED` leave memory (their rows are
-    /// saved). Not done inside `set_state`, whose callers still use the entry afterwards.
-    fn evict_finished(reg: &mut Registry) {
+    /// saved), except `keep`. Not done inside `set_state`, whose callers still use the entry
+    /// afterwards.
+    fn evict_finished(reg: &mut Registry, keep: Option<TaskId>) {
         let mut budget = reg.finished.len();
         while reg.finished.len() > WARM_FINISHED && budget > 0 {
             budget -= 1;
@@ -401,10 +442,15 @@ impl Inner {
             };
             match reg.tasks.get(&id) {
                 // A removed task whose run the engine has not let go of yet: later.
-                Some(e) if e.in_engine => reg.finished.push_back(id),
+                Some(e) if e.in_engine || keep == Some(id) => reg.finished.push_back(id),
                 Some(e) if e.rec.state.is_final() => {
                     reg.tasks.remove(&id);
                     reg.evictions += 1;
+                    let n = reg.evictions;
+                    reg.recent_evictions.push_back((n, id));
+                    if reg.recent_evictions.len() > RECENT_EVICTIONS {
+                        reg.recent_evictions.pop_front();
+                    }
                     if let Some(during) = &mut reg.evicted_during_pass {
                         during.insert(id);
                     }
@@ -532,7 +578,7 @@ impl Inner {
         if running {
             self.engine_cancel(id); // the part file goes when the engine lets go of it
         } else if let Some(p) = part {
-            self.store.run(move |_| remove_part(&p));
+            remove_part(&p);
         }
         Ok(())
     }
@@ -579,7 +625,7 @@ impl Inner {
         for id in scheduler::pick(candidates, free) {
             self.launch(&mut reg, id);
         }
-        Self::evict_finished(&mut reg);
+        Self::evict_finished(&mut reg, None);
         self.maybe_start_retention(&mut reg);
     }
 
@@ -695,7 +741,9 @@ fn upload_plan(rec: &TaskRecord) -> UploadPlan {
     UploadPlan { requests, first: 0 }
 }
 
-/// Deletes a download's part file; a missing one is fine.
+/// Deletes a download's part file; a missing one is fine. Called with the registry locked,
+/// at once rather than queued: a task created on the same target right after must not lose
+/// its own part file to a deletion that ran late. (An unlink does not wait for the disk.)
 fn remove_part(p: &std::path::Path) {
     if let Err(e) = std::fs::remove_file(p)
         && e.kind() != std::io::ErrorKind::NotFound

@@ -26,7 +26,7 @@ impl Inner {
             return;
         }
         let mut slot = self.retention.lock();
-        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+        if self.closed.load(Ordering::SeqCst) || slot.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
         reg.last_pass = now;
@@ -64,6 +64,11 @@ impl Inner {
         }
         let mut deleted = 0usize;
         for x in expired {
+            // A task someone still holds a handle on keeps its id (a new task must not take
+            // it over under that handle); a later pass deletes it.
+            if self.hub.handle_is_open(x.id) {
+                continue;
+            }
             match reg.tasks.get(&x.id) {
                 Some(e) if e.in_engine || e.rec.state != x.state || e.rec.mtime != x.mtime => {
                     continue;
@@ -88,9 +93,17 @@ impl Inner {
             reg.ids.remove(&x.id);
             self.store.delete(x.id);
             if let Some(part) = leftover_part(&reg, &x) {
-                self.store.run(move |_| remove_part(&part));
+                // Now, under the registry lock: a task created on the same target afterwards
+                // must not lose its own part file to a deletion still queued.
+                remove_part(&part);
             }
             deleted += 1;
+        }
+        if deleted > 0 {
+            let Registry {
+                finished, tasks, ..
+            } = &mut *reg;
+            finished.retain(|id| tasks.contains_key(id));
         }
         if deleted > 0 {
             log::info!("retention: deleted {deleted} expired tasks");
@@ -202,7 +215,7 @@ mod tests {
             }
             assert!(reg.tasks.contains_key(&9));
         }
-        svc.inner.store.flush();
+        assert!(svc.inner.store.flush());
         assert!(
             !part_path_of(&dir.join("7")).exists(),
             "the expired paused task's part file"

@@ -25,8 +25,8 @@ enum Msg {
     /// else between them, only the last is written.
     Save(Box<TaskRecord>),
     Run(Job),
-    /// Answered once everything before it is committed.
-    Flush(ReplyTx<()>),
+    /// Answered once everything before it is committed: whether that worked.
+    Flush(ReplyTx<bool>),
 }
 
 /// Handle to the store; cheap to clone.
@@ -165,11 +165,12 @@ impl Store {
             .map_err(db_err)
     }
 
-    /// Blocks until everything queued so far is committed (or the writer has stopped).
-    pub fn flush(&self) {
+    /// Blocks until everything queued so far is committed; false if that failed (or the
+    /// writer has stopped).
+    pub fn flush(&self) -> bool {
         let (tx, rx) = reply();
         self.send(Msg::Flush(tx));
-        let _ = rx.recv();
+        rx.recv().unwrap_or(false)
     }
 }
 
@@ -268,7 +269,21 @@ fn add_to_batch(batch: &mut Vec<Option<Msg>>, saves: &mut HashMap<TaskId, usize>
     batch.push(Some(m));
 }
 
+/// Closes the queue and drops what waits in it if the writer thread dies of a panic, so
+/// that nobody blocks forever on an answer that cannot come.
+struct AbandonOnPanic<'a>(&'a WorkQueue<Msg>);
+
+impl Drop for AbandonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            log::error!("store: the writer thread failed; later writes are dropped");
+            self.0.close_and_clear();
+        }
+    }
+}
+
 fn writer_loop(conn: Connection, queue: &WorkQueue<Msg>) {
+    let _guard = AbandonOnPanic(queue);
     let mut more = Vec::new();
     while let Some(first) = queue.pop() {
         let mut batch = Vec::new();
@@ -294,14 +309,19 @@ fn writer_loop(conn: Connection, queue: &WorkQueue<Msg>) {
                 Msg::Flush(tx) => flushes.push(tx),
             }
         }
-        if began.is_ok()
-            && let Err(e) = conn.execute_batch("COMMIT")
-        {
-            log::error!("store: commit failed: {e}");
-        }
+        let committed = match (&began, conn.execute_batch("COMMIT")) {
+            (Ok(()), Ok(())) => true,
+            (_, Err(e)) => {
+                log::error!("store: commit failed: {e}");
+                // Leave no transaction open, or every later BEGIN would fail too.
+                let _ = conn.execute_batch("ROLLBACK");
+                false
+            }
+            (Err(_), Ok(())) => false,
+        };
         // Only now: a flush promises that what came before it is committed.
         for tx in flushes {
-            tx.send(());
+            tx.send(committed);
         }
     }
 }
