@@ -195,9 +195,19 @@ impl Inner {
                     }
                 });
                 let sha256 = e.rec.config.sha256.clone();
-                match self.publisher.lock().as_ref() {
+                let queued = match self.publisher.lock().as_ref() {
                     Some(p) => p.publish(body, part, target, sha256, done),
-                    None => done(Err(std::io::Error::other("the service is shutting down"))),
+                    None => false,
+                };
+                if queued {
+                    e.publishing = true;
+                } else {
+                    // Stopping: the task stays RUNNING in the store, so the next start
+                    // resumes it from its last checkpoint.
+                    log::info!(
+                        "task {} ended while the service stops; it resumes at the next start",
+                        t.id
+                    );
                 }
             }
             Outcome::Failed(f) => {
@@ -287,7 +297,11 @@ impl Inner {
             let Some(e) = reg.tasks.get_mut(&t.id) else {
                 return;
             };
-            if e.run != t.run || e.rec.state == State::Removed {
+            if e.run != t.run {
+                return;
+            }
+            e.publishing = false;
+            if e.rec.state == State::Removed {
                 return;
             }
             match result {

@@ -53,7 +53,16 @@ impl Publisher {
         Ok(Publisher { queue, threads })
     }
 
-    pub fn publish(&self, body: Body, part: PathBuf, target: PathBuf, sha256: String, done: Done) {
+    /// Queues the publication; `done` runs on a publisher thread. False (and `done` never
+    /// runs) once the publisher has stopped: the caller may hold locks `done` would take.
+    pub fn publish(
+        &self,
+        body: Body,
+        part: PathBuf,
+        target: PathBuf,
+        sha256: String,
+        done: Done,
+    ) -> bool {
         let job = Job {
             body,
             part,
@@ -61,9 +70,7 @@ impl Publisher {
             sha256,
             done,
         };
-        if let Err(job) = self.queue.push(job) {
-            (job.done)(Err(io::Error::other("the publisher has stopped")));
-        }
+        self.queue.push(job).is_ok()
     }
 
     /// Publishes everything queued, then stops the threads.

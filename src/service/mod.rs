@@ -68,6 +68,9 @@ struct Entry {
     /// The engine holds a run of this task (its `finished` has not arrived): the entry must
     /// stay in memory to take the reports.
     in_engine: bool,
+    /// The run's body is complete and with a publisher: only the local publish remains, so
+    /// a network change must not send the task back to WAITING.
+    publishing: bool,
 }
 
 impl Entry {
@@ -76,6 +79,7 @@ impl Entry {
             rec,
             run: 0,
             in_engine: false,
+            publishing: false,
         }
     }
 }
@@ -270,7 +274,7 @@ impl Inner {
             let lost: Vec<(TaskId, Reason, Action)> = reg
                 .tasks
                 .values()
-                .filter(|e| e.rec.state == State::Running)
+                .filter(|e| e.rec.state == State::Running && !e.publishing)
                 .filter_map(|e| {
                     let reason = scheduler::network_allows(&e.rec.config, &net).err()?;
                     Some((e.rec.id, reason, e.rec.config.action))
