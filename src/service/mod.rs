@@ -98,9 +98,6 @@ struct Registry {
     recent_evictions: VecDeque<(u64, TaskId)>,
     /// When the last retention pass began (Unix ms; 0 = never).
     last_pass: u64,
-    /// While a retention pass reads the store: the tasks evicted meanwhile, whose rows it
-    /// read may be older than what memory had.
-    evicted_during_pass: Option<HashSet<TaskId>>,
     net: NetworkState,
     /// Transfers handed to the engine whose `finished` has not arrived.
     in_engine: usize,
@@ -163,7 +160,6 @@ impl Service {
                 evictions: 0,
                 recent_evictions: VecDeque::new(),
                 last_pass: 0,
-                evicted_during_pass: None,
                 net: NetworkState::default(),
                 in_engine: 0,
                 next_run: 1,
@@ -454,9 +450,6 @@ impl Inner {
                     reg.recent_evictions.push_back((n, id));
                     if reg.recent_evictions.len() > RECENT_EVICTIONS {
                         reg.recent_evictions.pop_front();
-                    }
-                    if let Some(during) = &mut reg.evicted_during_pass {
-                        during.insert(id);
                     }
                 }
                 _ => {} // started again, or already gone

@@ -5,7 +5,6 @@
 use super::{Inner, Registry, remove_part};
 use crate::store::Expired;
 use crate::task::{Action, Mode, State, now_ms, part_path_of};
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -48,10 +47,9 @@ impl Inner {
     /// forgets them in memory. A task that changed since its row was read is left for a
     /// later pass.
     pub(super) fn retention_pass(&self, now: u64) {
-        self.reg.lock().evicted_during_pass = Some(HashSet::new());
+        let seen = self.reg.lock().evictions;
         let expired = self.store.expired(now);
         let mut reg = self.reg.lock();
-        let evicted_meanwhile = reg.evicted_during_pass.take().unwrap_or_default();
         let expired = match expired {
             Ok(v) => v,
             Err(e) => {
@@ -74,9 +72,9 @@ impl Inner {
                     continue;
                 }
                 Some(_) => {}
-                // A row read while another task left memory may describe an older state of
-                // a task that was read back, changed and evicted meanwhile.
-                None if evicted_meanwhile.contains(&x.id) || !reg.ids.contains(&x.id) => continue,
+                // A row of a task that was read back, changed and evicted while the pass
+                // read the store may describe an older state: leave it to the next pass.
+                None if reg.evicted_since(seen, x.id) || !reg.ids.contains(&x.id) => continue,
                 None => {}
             }
             if let Some(e) = reg.tasks.remove(&x.id)
