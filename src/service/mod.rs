@@ -637,9 +637,13 @@ impl Inner {
         e.in_engine = true;
         let (part, resume_from) = if e.rec.config.action == Action::Download {
             let part = e.rec.part_path();
-            // Resume from what is both recorded and still on disk.
-            let on_disk = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-            (part, e.rec.durable_offset.min(on_disk))
+            // Resume from what is both recorded and still on disk (nothing recorded: no
+            // need to look).
+            let resume_from = match e.rec.durable_offset {
+                0 => 0,
+                recorded => std::fs::metadata(&part).map_or(0, |m| m.len().min(recorded)),
+            };
+            (part, resume_from)
         } else {
             (std::path::PathBuf::new(), 0)
         };
