@@ -291,7 +291,7 @@ fn link_anonymous(f: &File, target: &Path, body: &Body, part: &Path) -> io::Resu
     use std::os::fd::AsRawFd;
     let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
         .map_err(io::Error::other)?;
-    let to = std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let to = c_path(target)?;
     // SAFETY: two valid NUL-terminated paths; AT_SYMLINK_FOLLOW resolves the /proc link to
     // the open file, which needs no privilege (AT_EMPTY_PATH would).
     let rc = unsafe {
@@ -360,10 +360,14 @@ pub fn publish(file: &File, part: &Path, target: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// A path as libc takes it (a path with a NUL byte in it is an error).
+pub(super) fn c_path(p: &Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
+}
+
 /// Renames without clobbering: a file that appeared at the target meanwhile is not lost.
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
-    let (f, t) = (c(from)?, c(to)?);
+    let (f, t) = (c_path(from)?, c_path(to)?);
     // SAFETY: two valid NUL-terminated paths; AT_FDCWD for both.
     let rc = unsafe {
         libc::renameat2(

@@ -11,7 +11,6 @@ use crate::task::{
     DownloadInfo, State, TaskId, TaskRecord, legacy_fail_code, legacy_paused_reason, legacy_status,
     now_ms,
 };
-use std::os::unix::ffi::OsStrExt;
 
 impl Inner {
     /// `request.download` / `downloadFile`: checks the config (401), the target (13400002 if
@@ -161,8 +160,7 @@ fn prepare_dir(target: &std::path::Path) -> Result<()> {
     if !dir.is_dir() {
         std::fs::create_dir_all(dir).map_err(|e| io("create the directory", e))?;
     }
-    let c_dir = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|e| io("use the directory", std::io::Error::other(e)))?;
+    let c_dir = super::finalize::c_path(dir).map_err(|e| io("use the directory", e))?;
     // SAFETY: a valid NUL-terminated path. AT_EACCESS: the effective ids, as open() uses.
     let rc = unsafe {
         libc::faccessat(
