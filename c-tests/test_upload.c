@@ -762,45 +762,29 @@ static void test_create_errors(void) {
     else
         ohreq_upload_config_free(c); /* refused at once: also a 401 */
 
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "../outside.txt", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_PARAMETER, "../ escapes the cache");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "internal://cache/../outside.txt", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_PARAMETER, "internal://cache/../ escapes");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "missing.txt", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_FILE_PATH, "missing file");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "internal://cache/missing.txt", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_FILE_PATH, "missing internal file");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "ok.txt", "");
-    add_file(c, "", "", "adir", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_FILE_PATH, "a directory");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "missing.txt", "");
-    add_file(c, "", "", "../outside.txt", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_PARAMETER, "401 wins over 13400002");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "dataability:///com.example/file/1", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_FILE_PATH, "dataability without a resolver");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "../outside.txt", "");
-    add_file(c, "", "", "dataability:///com.example/file/1", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_PARAMETER, "401 before an unresolvable dataability uri");
-
-    c = mkcfg("/upload/multipart");
-    add_file(c, "", "", "dataability:///com.example/file/1", "");
-    add_file(c, "", "", "../outside.txt", "");
-    expect_create_error(e.cli, c, OHREQ_ERR_PARAMETER, "401 after an unresolvable dataability uri");
+    /* The files of a config (one or two) and the code that refuses it. */
+    static const struct {
+        const char *uri[2];
+        int code;
+        const char *what;
+    } file_cases[] = {
+        {{"../outside.txt", NULL}, OHREQ_ERR_PARAMETER, "../ escapes the cache"},
+        {{"internal://cache/../outside.txt", NULL}, OHREQ_ERR_PARAMETER, "internal://cache/../ escapes"},
+        {{"missing.txt", NULL}, OHREQ_ERR_FILE_PATH, "missing file"},
+        {{"internal://cache/missing.txt", NULL}, OHREQ_ERR_FILE_PATH, "missing internal file"},
+        {{"ok.txt", "adir"}, OHREQ_ERR_FILE_PATH, "a directory"},
+        {{"missing.txt", "../outside.txt"}, OHREQ_ERR_PARAMETER, "401 wins over 13400002"},
+        {{"dataability:///com.example/file/1", NULL}, OHREQ_ERR_FILE_PATH, "dataability without a resolver"},
+        {{"../outside.txt", "dataability:///com.example/file/1"}, OHREQ_ERR_PARAMETER,
+         "401 before an unresolvable dataability uri"},
+        {{"dataability:///com.example/file/1", "../outside.txt"}, OHREQ_ERR_PARAMETER,
+         "401 after an unresolvable dataability uri"},
+    };
+    for (size_t i = 0; i < sizeof file_cases / sizeof file_cases[0]; i++) {
+        c = mkcfg("/upload/multipart");
+        for (int k = 0; k < 2 && file_cases[i].uri[k]; k++) add_file(c, "", "", file_cases[i].uri[k], "");
+        expect_create_error(e.cli, c, file_cases[i].code, file_cases[i].what);
+    }
 
     static const char *bad_urls[] = {"ftp://127.0.0.1/x", "not a url", "http://", ""};
     for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
