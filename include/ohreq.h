@@ -1043,9 +1043,9 @@ ohreq_code ohreq_service_set_network(struct ohreq_service *service,
 int32_t ohreq_service_event_fd(const struct ohreq_service *service);
 
 /**
- * In poll mode: runs the callbacks of the queued events, on the calling thread, and writes
- * how many events were taken to `*delivered_out` (may be NULL). Events queued while it runs
- * may be delivered too, up to a bound; whatever is left keeps the descriptor readable.
+ * In poll mode: runs the callbacks of the events queued now, on the calling thread, and
+ * writes how many events were taken to `*delivered_out` (may be NULL). Events queued while
+ * it runs wait for the next call (the descriptor stays readable).
  * Returns 0, 401 (NULL service, or the service is in thread mode) or 13499999 when called
  * from inside a callback (nested dispatch is refused).
  */

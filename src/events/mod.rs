@@ -370,17 +370,16 @@ impl EventHub {
         }
     }
 
-    /// Delivers queued events (those queued now, and ones queued meanwhile up to a budget);
-    /// returns how many were taken. Used by the dispatcher thread and by
-    /// `ohreq_service_dispatch`.
+    /// Delivers as many events as are queued now, in queue order; returns how many were
+    /// taken. Used by the dispatcher thread and by `ohreq_service_dispatch`.
     pub fn dispatch_pending(&self) -> usize {
         if let Some(fd) = &self.fd {
             fd.reset();
         }
-        // One at a time from the shared queue, not a private batch: an unheard event put
-        // back by `on` meanwhile is then delivered before the task's later events. The
-        // budget keeps a steady stream of new events from holding the caller forever.
-        let budget = self.queue.lock().len() * 2 + 64;
+        // As many as are queued now, but one at a time from the shared queue rather than
+        // a private batch: an unheard event put back by `on` meanwhile is then delivered
+        // before the task's later events (and one of those waits for the next round).
+        let budget = self.queue.lock().len();
         let mut n = 0;
         while n < budget {
             let Some(ev) = self.queue.lock().pop_front() else {
