@@ -185,6 +185,17 @@ int th_exists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
+void th_sha256_of(const char *path, char out[65]) {
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
+    FILE *f = popen(cmd, "r");
+    out[0] = 0;
+    if (f) {
+        if (fscanf(f, "%64s", out) != 1) out[0] = 0;
+        pclose(f);
+    }
+}
+
 long long th_file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;

@@ -95,6 +95,8 @@ void th_write_pattern(const char *path, size_t size, unsigned seed);
 int th_same_file(const char *a, const char *b);
 int th_exists(const char *path);
 long long th_file_size(const char *path);
+/* The SHA-256 of a file as lowercase hex, from the system's sha256sum ("" if it fails). */
+void th_sha256_of(const char *path, char out[65]);
 /* Number of directory entries (excluding . and ..), -1 if unreadable. */
 int th_count_entries(const char *dir);
 

@@ -1006,25 +1006,13 @@ static void test_mime_type(void) {
     env_close(&e);
 }
 
-/* The SHA-256 of a file as lowercase hex, from the system's sha256sum. */
-static void sha256_of(const char *path, char out[65]) {
-    char cmd[800];
-    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
-    FILE *f = popen(cmd, "r");
-    out[0] = 0;
-    if (f) {
-        if (fscanf(f, "%64s", out) != 1) out[0] = 0;
-        pclose(f);
-    }
-}
-
 /* ohreq extension: an expected SHA-256 is checked before the file is published. */
 static void test_sha256(void) {
     env e;
     env_open(&e);
     char src[700], dst[700], hex[65];
     mksrc("digest.bin", 700 * 1000, 19, src, sizeof src);
-    sha256_of(src, hex);
+    th_sha256_of(src, hex);
     CHECK_EQ(strlen(hex), 64);
 
     ohreq_download_config *c = mkcfg(0, "/files/digest.bin", "good.bin");

@@ -82,18 +82,6 @@ static void write_slice(const char *src, long long off, long long len, const cha
     fclose(out);
 }
 
-/* The SHA-256 of a file as lowercase hex, from the system's sha256sum. */
-static void sha256_of(const char *path, char out[65]) {
-    char cmd[800];
-    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
-    FILE *f = popen(cmd, "r");
-    out[0] = 0;
-    if (f) {
-        if (fscanf(f, "%64s", out) != 1) out[0] = 0;
-        pclose(f);
-    }
-}
-
 static const char *real_of(const char *path, char *out) {
     if (!realpath(path, out)) snprintf(out, PATH_MAX, "%s", path);
     return out;
@@ -366,7 +354,7 @@ static void check_file_part(const char *json, int i, const char *name, const cha
     CHECK(field_is(part, "name", name));
     CHECK(field_is(part, "filename", filename));
     CHECK(field_is(part, "content_type", ctype));
-    sha256_of(src, hex);
+    th_sha256_of(src, hex);
     CHECK_EQ(strlen(hex), 64);
     CHECK(field_is(part, "sha256", hex));
     CHECK_EQ(json_num(part, "length"), th_file_size(src));
@@ -384,7 +372,7 @@ static void check_field_part(const char *json, int i, const char *name, const ch
 /* Checks the raw receiver's answer against `src`. */
 static void check_raw(const char *json, const char *src, const char *ctype, const char *method) {
     char hex[65];
-    sha256_of(src, hex);
+    th_sha256_of(src, hex);
     CHECK_EQ(strlen(hex), 64);
     CHECK(field_is(json, "sha256", hex));
     CHECK_EQ(json_num(json, "length"), th_file_size(src));
@@ -633,7 +621,7 @@ static void post_slice_case(env *e, const char *skip, const char *main_, long lo
     char path[900], sl[900], hex[65], part[4096], target[200];
     snprintf(sl, sizeof sl, "%s/slice-%s", e->dir, key);
     write_slice(main_, off, len, sl);
-    sha256_of(sl, hex);
+    th_sha256_of(sl, hex);
     snprintf(target, sizeof target, "/upload/multipart?store=%s", key);
     ohreq_upload_config *c = mkcfg(target);
     CHECK_CODE(ohreq_upload_config_add_data(c, "k", key), OHREQ_OK);
