@@ -2,7 +2,7 @@
 //! (reference C.3, C.4). Pure decisions; the service applies them.
 
 use crate::config::TaskConfig;
-use crate::task::{Mode, Network, Reason, TaskId};
+use crate::task::{Mode, Network, Reason, TaskId, TaskRecord};
 
 /// Default cap on concurrently running transfers per service (the reference's per-action
 /// slot count at normal memory level).
@@ -70,20 +70,26 @@ pub fn network_allows(cfg: &TaskConfig, net: &NetworkState) -> Result<(), Reason
     }
 }
 
-/// A waiting task as the scheduler sees it.
-#[derive(Clone, Copy, Debug)]
-pub struct Candidate {
+/// Where a waiting task stands in the start order (reference C.3): foreground first, then
+/// smaller priority, then older, then the id to break ties. Derived `Ord` follows the field
+/// order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WaitKey {
+    background: bool,
+    priority: u32,
+    ctime: u64,
     pub id: TaskId,
-    pub mode: Mode,
-    pub priority: u32,
-    pub ctime: u64,
 }
 
-/// Orders waiting tasks: foreground first, then smaller priority, then older; returns at most
-/// `free` of them.
-pub fn pick(mut waiting: Vec<Candidate>, free: usize) -> Vec<TaskId> {
-    waiting.sort_by_key(|c| (c.mode != Mode::Foreground, c.priority, c.ctime, c.id));
-    waiting.into_iter().take(free).map(|c| c.id).collect()
+impl WaitKey {
+    pub fn of(rec: &TaskRecord) -> WaitKey {
+        WaitKey {
+            background: rec.config.mode != Mode::Foreground,
+            priority: rec.config.priority,
+            ctime: rec.ctime,
+            id: rec.id,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,20 +149,20 @@ mod tests {
     }
 
     #[test]
-    fn pick_orders_by_mode_priority_age() {
-        let c = |id, mode, priority, ctime| Candidate {
-            id,
-            mode,
-            priority,
-            ctime,
+    fn wait_key_orders_by_mode_priority_age() {
+        let key = |id, mode, priority, ctime| {
+            let mut c = TaskConfig::defaults(Action::Download, Version::Api9);
+            c.mode = mode;
+            c.priority = priority;
+            WaitKey::of(&TaskRecord::new(id, 1, "b", c, ctime))
         };
-        let w = vec![
-            c(1, Mode::Background, 0, 1),
-            c(2, Mode::Foreground, 5, 2),
-            c(3, Mode::Background, 0, 0),
-            c(4, Mode::Foreground, 1, 3),
+        let mut w = vec![
+            key(1, Mode::Background, 0, 1),
+            key(2, Mode::Foreground, 5, 2),
+            key(3, Mode::Background, 0, 0),
+            key(4, Mode::Foreground, 1, 3),
         ];
-        assert_eq!(pick(w.clone(), 10), vec![4, 2, 3, 1]);
-        assert_eq!(pick(w, 2), vec![4, 2]);
+        w.sort();
+        assert_eq!(w.iter().map(|k| k.id).collect::<Vec<_>>(), vec![4, 2, 3, 1]);
     }
 }

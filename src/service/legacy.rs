@@ -44,17 +44,12 @@ impl Inner {
             client,
             cfg,
             |reg| {
-                if let Some(other) = reg
-                    .tasks
-                    .values()
-                    .find(|e| !e.rec.state.is_final() && e.rec.config.target == target)
-                {
+                if let Some(other) = reg.index.owner_of(&target) {
                     return Err(Error::new(
                         Code::FilePath,
                         format!(
-                            "file {} is already being downloaded by task {}",
+                            "file {} is already being downloaded by task {other}",
                             target.display(),
-                            other.rec.id
                         ),
                     ));
                 }

@@ -4,6 +4,7 @@
 mod bridge;
 mod client;
 mod finalize;
+mod index;
 mod legacy;
 mod restore;
 mod retention;
@@ -15,7 +16,7 @@ pub use legacy::legacy_info;
 use crate::engine::{Engine, FilePart, TransferSpec, UploadPlan, UploadRequest};
 use crate::error::{Code, Error, Result};
 use crate::events::{DispatchMode, Event, EventHub, EventKind, Reply, TaskState};
-use crate::scheduler::{self, Candidate, NetworkState};
+use crate::scheduler::{self, NetworkState};
 use crate::store::{Filter, Store, StoreOwner};
 use crate::task::{Action, Mode, Reason, State, TaskId, TaskRecord, now_ms};
 use parking_lot::{Mutex, MutexGuard};
@@ -103,9 +104,23 @@ struct Registry {
     in_engine: usize,
     next_run: u64,
     live: HashMap<u64, (u32, u32)>,
+    index: index::TaskIndex,
 }
 
 impl Registry {
+    /// Puts a task in memory (new, restored, or read back from the store).
+    fn add(&mut self, rec: TaskRecord) {
+        self.index.update(&rec, None);
+        self.tasks.insert(rec.id, Entry::new(rec));
+    }
+
+    /// Takes a task out of memory.
+    fn take(&mut self, id: TaskId) -> Option<Entry> {
+        let e = self.tasks.remove(&id)?;
+        self.index.remove(&e.rec);
+        Some(e)
+    }
+
     /// Whether task `id` may have left memory after eviction number `seen` (also when the
     /// record of evictions no longer reaches back that far).
     fn evicted_since(&self, seen: u64, id: TaskId) -> bool {
@@ -164,6 +179,7 @@ impl Service {
                 in_engine: 0,
                 next_run: 1,
                 live: HashMap::new(),
+                index: index::TaskIndex::default(),
             }),
             hub: hub.clone(),
             store: owner.store.clone(),
@@ -283,6 +299,20 @@ impl Inner {
                 }
                 self.engine_cancel(id);
             }
+            // Waiting tasks the new network blocks say why now; schedule() only looks at
+            // those it can start.
+            let newly_blocked: Vec<(TaskId, Reason)> = reg
+                .index
+                .waiting()
+                .filter_map(|id| {
+                    let rec = &reg.tasks[&id].rec;
+                    let r = scheduler::network_allows(&rec.config, &net).err()?;
+                    (r != rec.reason).then_some((id, r))
+                })
+                .collect();
+            for (id, reason) in newly_blocked {
+                self.set_state(&mut reg, id, State::Waiting, reason);
+            }
         }
         self.schedule();
     }
@@ -316,7 +346,7 @@ impl Inner {
                 && !reg.tasks.contains_key(&id)
                 && reg.ids.contains(&id)
             {
-                reg.tasks.insert(id, Entry::new(rec));
+                reg.add(rec);
                 reg.finished.push_back(id);
                 Self::evict_finished(&mut reg, Some(id));
             }
@@ -392,7 +422,7 @@ impl Inner {
         }
         self.store.save(&rec);
         reg.ids.insert(rec.id);
-        reg.tasks.insert(rec.id, Entry::new(rec));
+        reg.add(rec);
         Ok(())
     }
 
@@ -414,12 +444,22 @@ impl Inner {
         let Some(e) = reg.tasks.get_mut(&id) else {
             return;
         };
-        let was_live = !e.rec.state.is_final();
+        let old = e.rec.state;
+        let was_live = !old.is_final();
+        // A task that waits on the network says so from the start, also while every slot
+        // is taken (schedule() only looks as far as it can start tasks).
+        let reason = match state {
+            State::Waiting => scheduler::network_allows(&e.rec.config, &reg.net)
+                .err()
+                .unwrap_or(reason),
+            _ => reason,
+        };
         e.rec.state = state;
         e.rec.progress.state = state;
         e.rec.reason = reason;
         e.rec.mtime = now_ms();
         self.store.save(&e.rec);
+        reg.index.update(&e.rec, Some(old));
         let (uid, mode) = (e.rec.uid, e.rec.config.mode);
         if was_live && state.is_final() {
             reg.finished.push_back(id);
@@ -444,7 +484,7 @@ impl Inner {
                 // A removed task whose run the engine has not let go of yet: later.
                 Some(e) if e.in_engine || keep == Some(id) => reg.finished.push_back(id),
                 Some(e) if e.rec.state.is_final() => {
-                    reg.tasks.remove(&id);
+                    reg.take(id);
                     reg.evictions += 1;
                     let n = reg.evictions;
                     reg.recent_evictions.push_back((n, id));
@@ -598,28 +638,24 @@ impl Inner {
         }
         let mut reg = self.reg.lock();
         let net = reg.net;
-        let mut candidates = Vec::new();
+        let free = self.opts.max_running.saturating_sub(reg.in_engine);
+        let mut start = Vec::new();
         let mut blocked = Vec::new();
-        for e in reg.tasks.values() {
-            if e.rec.state != State::Waiting {
-                continue;
+        for id in reg.index.waiting() {
+            if start.len() >= free {
+                break;
             }
+            let e = &reg.tasks[&id];
             match scheduler::network_allows(&e.rec.config, &net) {
-                Ok(()) => candidates.push(Candidate {
-                    id: e.rec.id,
-                    mode: e.rec.config.mode,
-                    priority: e.rec.config.priority,
-                    ctime: e.rec.ctime,
-                }),
-                Err(r) if r != e.rec.reason => blocked.push((e.rec.id, r)),
+                Ok(()) => start.push(id),
+                Err(r) if r != e.rec.reason => blocked.push((id, r)),
                 Err(_) => {}
             }
         }
         for (id, reason) in blocked {
             self.set_state(&mut reg, id, State::Waiting, reason);
         }
-        let free = self.opts.max_running.saturating_sub(reg.in_engine);
-        for id in scheduler::pick(candidates, free) {
+        for id in start {
             self.launch(&mut reg, id);
         }
         Self::evict_finished(&mut reg, None);

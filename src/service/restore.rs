@@ -1,7 +1,7 @@
 //! Restoring the store's tasks at service start (reference C.12, DESIGN §6): unfinished
 //! transfers are re-queued and resume from their last durable checkpoint.
 
-use super::{Entry, Inner};
+use super::Inner;
 use crate::task::{Mode, Reason, State, TaskRecord};
 
 impl Inner {
@@ -33,7 +33,7 @@ impl Inner {
                 *fg += 1
             }
             log::info!("restored task {} in state {:?}", rec.id, rec.state);
-            reg.tasks.insert(rec.id, Entry::new(rec));
+            reg.add(rec);
         }
     }
 }

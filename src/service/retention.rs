@@ -77,7 +77,7 @@ impl Inner {
                 None if reg.evicted_since(seen, x.id) || !reg.ids.contains(&x.id) => continue,
                 None => {}
             }
-            if let Some(e) = reg.tasks.remove(&x.id)
+            if let Some(e) = reg.take(x.id)
                 && !e.rec.state.is_final()
                 && let Some((bg, fg)) = reg.live.get_mut(&e.rec.uid)
             {
@@ -118,11 +118,10 @@ fn leftover_part(reg: &Registry, x: &Expired) -> Option<std::path::PathBuf> {
         return None;
     }
     let target = Path::new(&x.target);
-    let taken = reg
-        .tasks
-        .values()
-        .any(|e| !e.rec.state.is_final() && e.rec.config.target == target);
-    (!taken).then(|| part_path_of(target))
+    reg.index
+        .owner_of(target)
+        .is_none()
+        .then(|| part_path_of(target))
 }
 
 #[cfg(test)]
