@@ -8,7 +8,7 @@ static th_server srv;
 #define MiB (1024 * 1024)
 #define SIZE (4 * MiB + 123)
 
-/* ---- the child: --child <run|pause> <data> <cache> <url> <file_path> <marker> ---- */
+/* ---- the child: --child <run|pause|created> <data> <cache> <url> <file_path> <marker> ---- */
 
 static void write_marker(const char *path, const char *text) {
     char tmp[900];
@@ -36,6 +36,8 @@ static int child_main(int argc, char **argv) {
     CHECK_CODE(ohreq_download(cli, c, &t), OHREQ_OK);
     ohreq_download_config_free(c);
     if (!t) return 3;
+    /* Killed the moment the create returns: the task must be in the store already. */
+    if (strcmp(mode, "created") == 0) raise(SIGKILL);
     th_rec r;
     th_rec_init(&r);
     th_rec_attach(&r, t);
@@ -245,7 +247,43 @@ static void test_kill_while_paused(void) {
     ohreq_service_free(svc);
 }
 
+/* Killed right after ohreq_download returned (before the task's later state changes can
+ * reach the store): the restarted service has the task and completes it. */
+static void test_kill_right_after_create(void) {
+    char src[700];
+    snprintf(src, sizeof src, "%s/restart3.bin", srv.root);
+    th_write_pattern(src, 64 * 1024 + 7, 23);
+    for (int round = 0; round < 3; round++) {
+        dirs d;
+        dirs_make(&d);
+        char url[700], dst[800];
+        th_url(&srv, 0, "/files/restart3.bin?rate=200000", url, sizeof url);
+        snprintf(dst, sizeof dst, "%s/restart3.bin", d.cache);
+        pid_t pid = spawn_child(&d, "created", url, "restart3.bin");
+        if (pid <= 0) return;
+        int status = 0;
+        CHECK_EQ(waitpid(pid, &status, 0), pid);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+        ohreq_service *svc = th_service(d.data, 0);
+        ohreq_client *cli = th_client(svc, d.cache, NULL, 0);
+        ohreq_task *t = find_task(cli);
+        th_rec r;
+        th_rec_init(&r);
+        if (t) {
+            th_rec_attach(&r, t);
+            CHECK_EQ(th_rec_wait_end(&r, 30000), OHREQ_EVENT_COMPLETE);
+            CHECK(th_same_file(src, dst));
+        }
+        ohreq_task_free(t);
+        th_rec_destroy(&r);
+        ohreq_client_free(cli);
+        ohreq_service_free(svc);
+    }
+}
+
 static const th_test tests[] = {
+    {"kill_right_after_create", test_kill_right_after_create},
     {"kill_while_running", test_kill_while_running},
     {"kill_while_paused", test_kill_while_paused},
 };

@@ -6,6 +6,7 @@
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub struct WorkQueue<T> {
     state: Mutex<State<T>>,
@@ -43,6 +44,32 @@ impl<T> WorkQueue<T> {
             self.ready.notify_one();
         }
         Ok(())
+    }
+
+    /// Appends `item` and wakes a consumer even if items are queued already: one that
+    /// `linger`s for more wakes for this one.
+    pub fn push_wake(&self, item: T) -> Result<(), T> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return Err(item);
+        }
+        s.items.push_back(item);
+        drop(s);
+        self.ready.notify_all();
+        Ok(())
+    }
+
+    /// Waits up to `dur` for items to gather, returning early once `max` are queued, one
+    /// is `urgent`, or the queue is closed. A consumer that got a lazy item calls this before
+    /// `take_more`, to handle many items in one go instead of waking for each.
+    pub fn linger(&self, dur: Duration, max: usize, urgent: impl Fn(&T) -> bool) {
+        let deadline = Instant::now() + dur;
+        let mut s = self.state.lock();
+        while !s.closed && s.items.len() < max && !s.items.iter().any(&urgent) {
+            if self.ready.wait_until(&mut s, deadline).timed_out() {
+                return;
+            }
+        }
     }
 
     /// The next item, waiting for one; `None` once the queue is closed and empty.
@@ -167,6 +194,34 @@ mod tests {
         }
         all.sort();
         assert_eq!(all, (0..3000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn linger_waits_for_more_unless_something_urgent_comes() {
+        let q = Arc::new(WorkQueue::default());
+        // Nothing urgent: the whole time passes (bounded by the deadline).
+        q.push(1).unwrap();
+        let t0 = Instant::now();
+        q.linger(Duration::from_millis(50), 100, |&i| i < 0);
+        assert!(t0.elapsed() >= Duration::from_millis(50));
+        // An urgent item pushed meanwhile ends it early, although items were queued.
+        let q2 = q.clone();
+        let pusher = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            q2.push_wake(-1).unwrap();
+        });
+        let t0 = Instant::now();
+        q.linger(Duration::from_secs(10), 100, |&i| i < 0);
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        pusher.join().unwrap();
+        // Enough items end it too.
+        q.push(2).unwrap();
+        let t0 = Instant::now();
+        q.linger(Duration::from_secs(10), 3, |_| false);
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        let mut got = Vec::new();
+        q.take_more(&mut got, 10);
+        assert_eq!(got, vec![1, -1, 2]);
     }
 
     #[test]

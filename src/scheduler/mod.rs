@@ -156,7 +156,7 @@ mod tests {
             c.priority = priority;
             WaitKey::of(&TaskRecord::new(id, 1, "b", c, ctime))
         };
-        let mut w = vec![
+        let mut w = [
             key(1, Mode::Background, 0, 1),
             key(2, Mode::Foreground, 5, 2),
             key(3, Mode::Background, 0, 0),

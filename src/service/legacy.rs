@@ -72,8 +72,10 @@ impl Inner {
 
     /// The common tail of every create: INTERNET, conflicts (`check`, under the registry
     /// lock), the live-task limit, `prepare` (the only step that touches the disk), then the
-    /// task is stored, started, and committed before this returns. On success one handle
-    /// on the task is already open in the event hub: the caller adopts it.
+    /// task's row is committed and the task started. A legacy task is started as part of its
+    /// creation, so a row that is still INITIALIZED after a crash is restored as WAITING. On
+    /// success one handle on the task is already open in the event hub: the caller adopts
+    /// it.
     fn admit(
         &self,
         client: &Client,
@@ -104,8 +106,15 @@ impl Inner {
             );
             self.check_live_limit(&reg, &rec)?;
             prepare()?;
+            // The caller may be killed the moment this returns: the row must be committed.
+            self.store.create(&rec).map_err(|e| {
+                Error::new(
+                    Code::Service,
+                    format!("the task store could not save the task: {e}"),
+                )
+            })?;
             let id = rec.id;
-            self.insert(&mut reg, rec)?;
+            self.insert(&mut reg, rec);
             id
         };
         // The caller's handle counts from before the start, so that in poll mode no event of
@@ -114,15 +123,6 @@ impl Inner {
         if let Err(e) = self.start(client, id) {
             self.hub.handle_closed(id);
             return Err(e);
-        }
-        // The caller may be killed the moment this returns: the task row must be committed.
-        if !self.store.flush() {
-            let _ = self.remove(client, id);
-            self.hub.handle_closed(id);
-            return Err(Error::new(
-                Code::Service,
-                "the task store could not save the task",
-            ));
         }
         Ok(id)
     }

@@ -92,6 +92,8 @@ struct Registry {
     finished: VecDeque<TaskId>,
     /// Every task id in the store, so that a new task never reuses a stored one.
     ids: HashSet<TaskId>,
+    /// Ids whose rows the last retention pass deleted; they stay in `ids` until the next.
+    deleted: Vec<TaskId>,
     /// Counts evictions from `tasks`; the latest ones, numbered, are in `recent_evictions`.
     /// A row read from the store without the lock is current unless its task was evicted
     /// meanwhile.
@@ -172,6 +174,7 @@ impl Service {
                 tasks: HashMap::new(),
                 finished: VecDeque::new(),
                 ids: HashSet::new(),
+                deleted: Vec::new(),
                 evictions: 0,
                 recent_evictions: VecDeque::new(),
                 last_pass: 0,
@@ -411,19 +414,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Records a new task and counts it against its app's live-task limit.
-    fn insert(&self, reg: &mut Registry, rec: TaskRecord) -> Result<()> {
-        self.check_live_limit(reg, &rec)?;
+    /// Puts a new (already stored) task in the registry and counts it against its app's
+    /// live-task limit, which the caller has checked under the same lock.
+    fn insert(&self, reg: &mut Registry, rec: TaskRecord) {
         let (bg, fg) = reg.live.entry(rec.uid).or_default();
         if rec.config.mode == Mode::Background {
             *bg += 1
         } else {
             *fg += 1
         }
-        self.store.save(&rec);
         reg.ids.insert(rec.id);
         reg.add(rec);
-        Ok(())
     }
 
     /// A fresh task id: u32, unused (reference C.13).

@@ -2,13 +2,16 @@
 //! transfers are re-queued and resume from their last durable checkpoint.
 
 use super::Inner;
-use crate::task::{Mode, Reason, State, TaskRecord};
+use crate::task::{Mode, Reason, State, TaskRecord, Version};
 
 impl Inner {
     pub(super) fn restore(&self, tasks: Vec<TaskRecord>) {
         let mut reg = self.reg.lock();
         for mut rec in tasks {
-            if matches!(rec.state, State::Running | State::Retrying | State::Waiting) {
+            // A legacy task is created started: one still INITIALIZED was stored by a create
+            // whose start did not reach the store.
+            let started = rec.state == State::Initialized && rec.config.version == Version::Api9;
+            if started || matches!(rec.state, State::Running | State::Retrying | State::Waiting) {
                 if finished_before_crash(&rec) {
                     // The rename happened but the COMPLETED row did not reach the disk.
                     rec.state = State::Completed;

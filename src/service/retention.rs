@@ -50,6 +50,12 @@ impl Inner {
         let seen = self.reg.lock().evictions;
         let expired = self.store.expired(now);
         let mut reg = self.reg.lock();
+        // The store has run the previous pass's deletions before this read: their ids may
+        // now be given to new tasks (whose rows are committed at once, so a deletion still
+        // queued would take the new row with it).
+        for id in std::mem::take(&mut reg.deleted) {
+            reg.ids.remove(&id);
+        }
         let expired = match expired {
             Ok(v) => v,
             Err(e) => {
@@ -88,7 +94,7 @@ impl Inner {
                 };
                 *c = c.saturating_sub(1);
             }
-            reg.ids.remove(&x.id);
+            reg.deleted.push(x.id);
             self.store.delete(x.id);
             if let Some(part) = leftover_part(&reg, &x) {
                 // Now, under the registry lock: a task created on the same target afterwards
@@ -204,13 +210,23 @@ mod tests {
         {
             let reg = svc.inner.reg.lock();
             for gone in [1, 3, 5, 7, 8] {
-                assert!(!reg.ids.contains(&gone), "task {gone} still known");
+                // Not yet free for new tasks: the deletion may still be queued.
+                assert!(reg.ids.contains(&gone), "task {gone} released too early");
                 assert!(
                     !reg.tasks.contains_key(&gone),
                     "task {gone} still in memory"
                 );
             }
             assert!(reg.tasks.contains_key(&9));
+        }
+        // The next pass reads the store after those deletions, and releases the ids.
+        svc.inner.retention_pass(now_ms());
+        {
+            let reg = svc.inner.reg.lock();
+            for gone in [1, 3, 5, 7, 8] {
+                assert!(!reg.ids.contains(&gone), "task {gone} still known");
+            }
+            assert!(reg.ids.contains(&9));
         }
         assert!(svc.inner.store.flush());
         assert!(

@@ -135,13 +135,17 @@ fn decode_rows(s: &str) -> Vec<Vec<String>> {
 pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
     let g = &r.config;
     let sizes: Vec<String> = r.progress.sizes.iter().map(|s| s.to_string()).collect();
-    let sql = format!(
-        "INSERT OR REPLACE INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-        ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,
-        ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46,
-        ?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54, ?55)"
-    );
-    c.prepare_cached(&sql)?.execute(params![
+    // Built once: the statement cache is keyed by this text, and rows are saved often.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let params: Vec<String> = (1..=COLUMNS.split(',').count())
+            .map(|i| format!("?{i}"))
+            .collect();
+        format!(
+            "INSERT OR REPLACE INTO tasks ({COLUMNS}) VALUES ({})",
+            params.join(", ")
+        )
+    });
+    c.prepare_cached(&SQL)?.execute(params![
         r.id,
         r.uid as i64,
         r.bundle,

@@ -1,5 +1,6 @@
 //! SQLite persistence of tasks and their progress. One writer thread batches writes into
-//! transactions; part-file syncs run there too, so the engine never waits on an fsync.
+//! transactions; part-file syncs run there too, so the engine never waits on an fsync. A new
+//! task's row is the exception: the creating thread commits it itself (see `Store::create`).
 
 mod codec;
 mod query;
@@ -9,6 +10,7 @@ pub use query::{Expired, Filter};
 use crate::error::{Code, Error, Result};
 use crate::task::{TaskId, TaskRecord};
 use crate::workqueue::{ReplyTx, WorkQueue, reply};
+use parking_lot::Mutex;
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,6 +18,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Work for the writer thread, run inside a transaction with the others of its batch.
 type Job = Box<dyn FnOnce(&Connection) + Send>;
@@ -24,15 +27,33 @@ enum Msg {
     /// Insert or replace a task's row. Of several saves of one task in a batch with nothing
     /// else between them, only the last is written.
     Save(Box<TaskRecord>),
+    /// Sync the part file, then save the row whose `durable_offset` it backs.
+    Checkpoint(Option<Arc<File>>, Box<TaskRecord>),
     Run(Job),
     /// Answered once everything before it is committed: whether that worked.
     Flush(ReplyTx<bool>),
 }
 
+impl Msg {
+    fn is_urgent(&self) -> bool {
+        matches!(self, Msg::Run(_) | Msg::Flush(_))
+    }
+}
+
+/// How long the writer lets row saves gather before it commits them, unless a flush or a
+/// job comes first. Saves of a busy service then cost one transaction per few milliseconds
+/// (a task's several state changes often coalesce into one row write) instead of one
+/// wake-up and one commit each.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     queue: Arc<WorkQueue<Msg>>,
+    /// The one connection: the writer holds it for a batch's transaction, `create` for its
+    /// insert. Nothing that waits on the disk (a part-file sync) runs while it is held.
+    /// The writer closes it (`None`) when it stops, so the file is free for the next owner.
+    conn: Arc<Mutex<Option<Connection>>>,
 }
 
 /// Owns the writer thread and the data-dir lock; dropping it flushes and joins.
@@ -65,14 +86,15 @@ impl StoreOwner {
         init_schema(&conn).map_err(db_err)?;
         let tasks = codec::load_all(&conn).map_err(db_err)?;
         let queue = Arc::new(WorkQueue::default());
-        let q = queue.clone();
+        let conn = Arc::new(Mutex::new(Some(conn)));
+        let (q, c) = (queue.clone(), conn.clone());
         let thread = std::thread::Builder::new()
             .name("ohreq-store".into())
-            .spawn(move || writer_loop(conn, &q))
+            .spawn(move || writer_loop(&c, &q))
             .map_err(|e| Error::new(Code::Service, format!("cannot start store thread: {e}")))?;
         Ok((
             StoreOwner {
-                store: Store { queue },
+                store: Store { queue, conn },
                 thread: Some(thread),
                 _lock: lock,
             },
@@ -99,23 +121,33 @@ impl Store {
     }
 
     fn send(&self, m: Msg) {
-        if self.queue.push(m).is_err() {
+        // Someone waits for a flush or a job's answer: wake the writer at once. Row saves
+        // wait for the next batch (see `LINGER`).
+        let sent = if m.is_urgent() {
+            self.queue.push_wake(m)
+        } else {
+            self.queue.push(m)
+        };
+        if sent.is_err() {
             log::warn!("store: writer already stopped; a write was dropped");
+        }
+    }
+
+    /// Commits the row of a task that is not stored yet, on the calling thread: a create
+    /// returns only once its task is stored, and a round trip through the writer thread cost
+    /// more than the insert (two thread switches, and the wait for whatever batch was
+    /// running). Later saves of the task are queued as usual and land after this.
+    pub fn create(&self, rec: &TaskRecord) -> Result<()> {
+        match self.conn.lock().as_ref() {
+            Some(c) => codec::upsert(c, rec).map_err(db_err),
+            None => Err(stopped()),
         }
     }
 
     /// Makes `file`'s data durable, then saves `rec` (whose `durable_offset` says how much of
     /// the file that covers). Only after both may a resume start from that offset.
     pub fn checkpoint(&self, file: Option<Arc<File>>, rec: &TaskRecord) {
-        let rec = rec.clone();
-        self.run(move |c| match file.map_or(Ok(()), |f| f.sync_data()) {
-            Ok(()) => {
-                if let Err(e) = codec::upsert(c, &rec) {
-                    log::error!("store: checkpoint of task {} failed: {e}", rec.id);
-                }
-            }
-            Err(e) => log::warn!("store: sync of task {} part file failed: {e}", rec.id),
-        });
+        self.send(Msg::Checkpoint(file, Box::new(rec.clone())));
     }
 
     pub fn delete(&self, id: TaskId) {
@@ -254,9 +286,10 @@ fn init_schema(c: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Appends `m` to the batch. `saves` maps each task saved since the last other job to its
-/// save's slot, which a later save of that task empties. Any other job (a checkpoint's sync,
-/// a read) keeps the order around it intact.
+/// Appends `m` to the batch. `saves` maps each task saved since the last job to its save's
+/// slot, which a later save of that task empties. A job (a checkpoint's sync, a read) keeps
+/// the order around it intact; a flush does not need to, as it is answered only after the
+/// whole batch is committed.
 fn add_to_batch(batch: &mut Vec<Option<Msg>>, saves: &mut HashMap<TaskId, usize>, m: Msg) {
     match &m {
         Msg::Save(rec) => {
@@ -264,7 +297,9 @@ fn add_to_batch(batch: &mut Vec<Option<Msg>>, saves: &mut HashMap<TaskId, usize>
                 batch[prev] = None;
             }
         }
-        _ => saves.clear(),
+        // A checkpoint's row is saved only if its sync works: a save before it must stay.
+        Msg::Run(_) | Msg::Checkpoint(..) => saves.clear(),
+        Msg::Flush(_) => {}
     }
     batch.push(Some(m));
 }
@@ -282,10 +317,21 @@ impl Drop for AbandonOnPanic<'_> {
     }
 }
 
-fn writer_loop(conn: Connection, queue: &WorkQueue<Msg>) {
+fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
     let _guard = AbandonOnPanic(queue);
+    // Closed when the writer ends, however it ends.
+    struct CloseOnExit<'a>(&'a Mutex<Option<Connection>>);
+    impl Drop for CloseOnExit<'_> {
+        fn drop(&mut self) {
+            drop(self.0.lock().take());
+        }
+    }
+    let _close = CloseOnExit(conn);
     let mut more = Vec::new();
     while let Some(first) = queue.pop() {
+        if !first.is_urgent() {
+            queue.linger(LINGER, 511, Msg::is_urgent);
+        }
         let mut batch = Vec::new();
         let mut saves = HashMap::new();
         add_to_batch(&mut batch, &mut saves, first);
@@ -293,6 +339,20 @@ fn writer_loop(conn: Connection, queue: &WorkQueue<Msg>) {
         for m in more.drain(..) {
             add_to_batch(&mut batch, &mut saves, m);
         }
+        // Part files first, without the connection: a create must not wait for an fsync.
+        // A checkpoint whose sync failed saves nothing (its offset is not durable).
+        for m in &mut batch {
+            if let Some(Msg::Checkpoint(Some(file), rec)) = m
+                && let Err(e) = file.sync_data()
+            {
+                log::warn!("store: sync of task {} part file failed: {e}", rec.id);
+                *m = None;
+            }
+        }
+        let guard = conn.lock();
+        let Some(conn) = guard.as_ref() else {
+            return;
+        };
         let mut flushes = Vec::new();
         let began = conn.execute_batch("BEGIN");
         if let Err(e) = &began {
@@ -300,12 +360,12 @@ fn writer_loop(conn: Connection, queue: &WorkQueue<Msg>) {
         }
         for m in batch.into_iter().flatten() {
             match m {
-                Msg::Save(rec) => {
-                    if let Err(e) = codec::upsert(&conn, &rec) {
+                Msg::Save(rec) | Msg::Checkpoint(_, rec) => {
+                    if let Err(e) = codec::upsert(conn, &rec) {
                         log::error!("store: saving task {} failed: {e}", rec.id);
                     }
                 }
-                Msg::Run(job) => job(&conn),
+                Msg::Run(job) => job(conn),
                 Msg::Flush(tx) => flushes.push(tx),
             }
         }
@@ -319,6 +379,7 @@ fn writer_loop(conn: Connection, queue: &WorkQueue<Msg>) {
             }
             (Err(_), Ok(())) => false,
         };
+        drop(guard);
         // Only now: a flush promises that what came before it is committed.
         for tx in flushes {
             tx.send(committed);
