@@ -37,6 +37,7 @@ log() { echo "== $*"; }
 
 [[ -x $OHREQ ]] || die "$OHREQ missing: run 'make build/ohreq' (or 'make bench') first"
 command -v curl >/dev/null || die "curl not found"
+command -v "${CC:-cc}" >/dev/null || die "no C compiler (${CC:-cc}) for benches/durable_floor.c"
 
 # Only loopback traffic: no proxy may intercept either tool (libcurl honours these too).
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
@@ -106,9 +107,12 @@ trap 'exit 130' INT TERM
 DATA=$WORK/data
 OUT=$WORK/out
 LOGS=$WORK/logs
-mkdir -p "$DATA/small" "$LOGS" "$WORK/ohreq-tmp" "$WORK/nginx"
+mkdir -p "$DATA/small" "$LOGS" "$WORK/ohreq-tmp" "$WORK/nginx" "$WORK/small-out"
 # ohreq keeps its throwaway task store under TMPDIR: inside $WORK, on the same disk.
 export TMPDIR=$WORK/ohreq-tmp
+FLOOR=$WORK/durable_floor
+"${CC:-cc}" -std=c11 -O2 -pthread -o "$FLOOR" "$REPO/benches/durable_floor.c" || die "cannot build durable_floor"
+FLOOR_THREADS=3 # ohreq's publisher threads (src/service/finalize.rs)
 
 log "generating data in $WORK"
 head -c "$BIG_BYTES" </dev/urandom >"$DATA/big.bin"
@@ -212,7 +216,19 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-fresh_out() { rm -rf "$OUT"; mkdir -p "$OUT"; sync; }
+fresh_out() { OUT=$WORK/out; rm -rf "$OUT"; mkdir -p "$OUT"; sync; }
+
+# Each small-file run writes into a new directory, and none is deleted before the end.
+# On ext4 without a journal (as on the VMs here) every inode allocation skips the inodes
+# freed in the last minutes, one lookup each: right after 1000 files are deleted, creating
+# 1000 more costs either tool 0.2-0.5 s on top, which buried the difference between them.
+SMALL_SEQ=0
+fresh_small() { # sets OUT to an empty directory of its own
+    SMALL_SEQ=$((SMALL_SEQ + 1))
+    OUT=$WORK/small-out/$SMALL_SEQ
+    mkdir -p "$OUT"
+    sync
+}
 
 run_logged() { # name cmd...: runs cmd with output to a log, dies with the log on failure
     local name=$1; shift
@@ -263,7 +279,7 @@ run_big_curl() {
     check_big curl "$1"
 }
 run_small_ohreq() {
-    fresh_out
+    fresh_small
     local t0 t1
     t0=$(now)
     run_logged small-ohreq "$OHREQ" get --quiet --allow-http --parallel "$PAR" -d "$OUT" "${SMALL_URLS[@]}"
@@ -272,7 +288,7 @@ run_small_ohreq() {
     check_small ohreq "$1"
 }
 run_small_curl() {
-    fresh_out
+    fresh_small
     local t0 t1 t2
     t0=$(now)
     run_logged small-curl curl -sS --no-progress-meter --fail --noproxy '*' \
@@ -282,6 +298,11 @@ run_small_curl() {
     t2=$(now)
     T=$(sub "$t1" "$t0"); T_SYNC=$(sub "$t2" "$t0")
     check_small curl "$1"
+}
+run_small_floor() { # the disk's own cost of ohreq's durability for these files (no network)
+    fresh_small
+    T=$("$FLOOR" "$FLOOR_THREADS" "$OUT" "$DATA"/small/s*) || die "durable_floor failed"
+    check_small floor 0
 }
 
 # Uploads: "put" sends big.bin as the raw body of one PUT, "post" sends mid.bin as one
@@ -369,7 +390,7 @@ for kase in put post; do
     for tool in ohreq curl; do run_upload $tool $kase count; run_upload $tool $kase; done
 done
 
-BO=() BC=() BR=() RSS_O=() RSS_C=() SO=() SC=() SCS=() SR=() SRS=()
+BO=() BC=() BR=() RSS_O=() RSS_C=() SO=() SC=() SCS=() SR=() SRS=() FL=() FLR=()
 UO=() UC=() UR=() RSS_UO=() RSS_UC=() MO=() MC=() MR=()
 machine_load() { # load average, and the share of time tasks waited on I/O (PSI, when there)
     local io=
@@ -379,9 +400,9 @@ machine_load() { # load average, and the share of time tasks waited on I/O (PSI,
 LOAD0=$(machine_load)
 log "$ROUNDS paired rounds; times in seconds (POST: mean of $POST_REPS uploads), ratio = ohreq / curl (machine load: $LOAD0)"
 # shellcheck disable=SC2059
-ROW='%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s | %8s %8s %6s | %8s %8s %6s\n'
+ROW='%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s %6s | %8s %8s %6s | %8s %8s %6s\n'
 printf "$ROW" round first \
-    "1G ohreq" "1G curl+s" ratio "sm ohreq" "sm curl" "sm curl+s" r r+s \
+    "1G ohreq" "1G curl+s" ratio "sm ohreq" "sm curl" "sm curl+s" r r+s floor \
     "PUT ohrq" "PUT curl" r "POST ohr" "POST crl" r
 for ((r = 1; r <= ROUNDS; r++)); do
     do_cmp=$((r == 1 ? 1 : 0)) # compare contents in the first timed round (and the warm-up)
@@ -391,7 +412,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
         run_big_curl $do_cmp; bc=$T; rsc=$RSS
         run_small_ohreq $do_cmp; so=$T
         run_small_curl $do_cmp; sc=$T; scs=$T_SYNC
-        rm -rf "$OUT"
+        run_small_floor; fl=$T
+        rm -rf "$WORK/out" # the 1 GiB outputs; the small ones stay until the end
         run_upload ohreq put; uo=$T; rsuo=$RSS
         run_upload curl put; uc=$T; rsuc=$RSS
         run_post ohreq; mo=$T
@@ -401,7 +423,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
         run_big_ohreq $do_cmp; bo=$T; rso=$RSS
         run_small_curl $do_cmp; sc=$T; scs=$T_SYNC
         run_small_ohreq $do_cmp; so=$T
-        rm -rf "$OUT"
+        run_small_floor; fl=$T
+        rm -rf "$WORK/out" # the 1 GiB outputs; the small ones stay until the end
         run_upload curl put; uc=$T; rsuc=$RSS
         run_upload ohreq put; uo=$T; rsuo=$RSS
         run_post curl; mc=$T
@@ -410,20 +433,19 @@ for ((r = 1; r <= ROUNDS; r++)); do
     br=$(div "$bo" "$bc"); sr=$(div "$so" "$sc"); srs=$(div "$so" "$scs")
     ur=$(div "$uo" "$uc"); mr=$(awk -v a="$mo" -v b="$mc" 'BEGIN { printf "%.3f", a / b }')
     BO+=("$bo") BC+=("$bc") BR+=("$br") RSS_O+=("$rso") RSS_C+=("$rsc")
-    SO+=("$so") SC+=("$sc") SCS+=("$scs") SR+=("$sr") SRS+=("$srs")
+    SO+=("$so") SC+=("$sc") SCS+=("$scs") SR+=("$sr") SRS+=("$srs") FL+=("$fl") FLR+=("$(div "$fl" "$sc")")
     UO+=("$uo") UC+=("$uc") UR+=("$ur") RSS_UO+=("$rsuo") RSS_UC+=("$rsuc")
     MO+=("$mo") MC+=("$mc") MR+=("$mr")
     # shellcheck disable=SC2059
     printf "$ROW" "$r" "$first" \
-        "$bo" "$bc" "$br" "$so" "$sc" "$scs" "$sr" "$srs" "$uo" "$uc" "$ur" "$mo" "$mc" "$mr"
+        "$bo" "$bc" "$br" "$so" "$sc" "$scs" "$sr" "$srs" "$fl" "$uo" "$uc" "$ur" "$mo" "$mc" "$mr"
 done
-rm -rf "$OUT"
 
 # shellcheck disable=SC2059
 printf "$ROW" median "" \
     "$(median "${BO[@]}")" "$(median "${BC[@]}")" "$(median "${BR[@]}")" \
     "$(median "${SO[@]}")" "$(median "${SC[@]}")" "$(median "${SCS[@]}")" \
-    "$(median "${SR[@]}")" "$(median "${SRS[@]}")" \
+    "$(median "${SR[@]}")" "$(median "${SRS[@]}")" "$(median "${FL[@]}")" \
     "$(median "${UO[@]}")" "$(median "${UC[@]}")" "$(median "${UR[@]}")" \
     "$(median "${MO[@]}")" "$(median "${MC[@]}")" "$(median "${MR[@]}")"
 mib_list() { for k in "$@"; do printf '%s ' "$(mib "$k")"; done; }
@@ -482,12 +504,13 @@ summary=$(
     printf '%-46s %5sx   (target <= 0.95)\n' "1 GiB download to disk (curl -o + sync):" "$(median "${BR[@]}")"
     printf '%-46s %5sx   (target <= 0.80)\n' "$SMALL_N x 16 KiB, $PAR parallel (curl --parallel):" "$(median "${SR[@]}")"
     printf '%-46s %5sx\n' "$SMALL_N x 16 KiB, $PAR parallel (curl + sync):" "$(median "${SRS[@]}")"
+    printf '%-46s %5sx   (no network: the disk alone)\n' "  durable floor ($FLOOR_THREADS writers) / curl --parallel:" "$(median "${FLR[@]}")"
     printf '%-46s %5sx   (target <= 1.05)\n' "1 GiB PUT upload (curl -T):" "$(median "${UR[@]}")"
     printf '%-46s %5sx   (target <= 1.05)\n' "64 MiB multipart POST upload (curl -F):" "$(median "${MR[@]}")"
     echo "peak RSS ohreq get 1 GiB: $rss_o MiB (target < 32 MiB); curl: $rss_c MiB"
     echo "peak RSS ohreq upload PUT 1 GiB: $rss_uo MiB (target < 32 MiB); curl: $rss_uc MiB"
     echo "medians (s): 1 GiB ohreq $(median "${BO[@]}") curl+sync $(median "${BC[@]}");" \
-        "small ohreq $(median "${SO[@]}") curl $(median "${SC[@]}") curl+sync $(median "${SCS[@]}")"
+        "small ohreq $(median "${SO[@]}") curl $(median "${SC[@]}") curl+sync $(median "${SCS[@]}") durable floor $(median "${FL[@]}")"
     echo "medians (s): PUT 1 GiB ohreq $(median "${UO[@]}") curl $(median "${UC[@]}");" \
         "POST 64 MiB (mean of $POST_REPS per round) ohreq $(median "${MO[@]}") curl $(median "${MC[@]}")"
     echo "machine load before / after the rounds (loadavg 1/5/15 min, io-wait avg10): $LOAD0 / $LOAD1"
