@@ -95,6 +95,8 @@ impl Inner {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let id = {
+            // The store's connection first, then the registry (the order everywhere).
+            let creator = self.store.creator();
             let mut reg = self.reg.lock();
             check(&reg)?;
             let rec = TaskRecord::new(
@@ -107,7 +109,7 @@ impl Inner {
             self.check_live_limit(&reg, &rec)?;
             prepare()?;
             // The caller may be killed the moment this returns: the row must be committed.
-            self.store.create(&rec).map_err(|e| {
+            creator.insert(&rec).map_err(|e| {
                 Error::new(
                     Code::Service,
                     format!("the task store could not save the task: {e}"),

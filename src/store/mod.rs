@@ -56,6 +56,19 @@ pub struct Store {
     conn: Arc<Mutex<Option<Connection>>>,
 }
 
+/// Holds the store's connection while a task is being created (see `Store::creator`).
+pub struct Creator<'a>(parking_lot::MutexGuard<'a, Option<Connection>>);
+
+impl Creator<'_> {
+    /// Commits the row of a task that is not stored yet.
+    pub fn insert(&self, rec: &TaskRecord) -> Result<()> {
+        match self.0.as_ref() {
+            Some(c) => codec::upsert(c, rec).map_err(db_err),
+            None => Err(stopped()),
+        }
+    }
+}
+
 /// Owns the writer thread and the data-dir lock; dropping it flushes and joins.
 pub struct StoreOwner {
     pub store: Store,
@@ -133,15 +146,13 @@ impl Store {
         }
     }
 
-    /// Commits the row of a task that is not stored yet, on the calling thread: a create
+    /// The connection, for committing the rows of new tasks on the calling thread: a create
     /// returns only once its task is stored, and a round trip through the writer thread cost
     /// more than the insert (two thread switches, and the wait for whatever batch was
-    /// running). Later saves of the task are queued as usual and land after this.
-    pub fn create(&self, rec: &TaskRecord) -> Result<()> {
-        match self.conn.lock().as_ref() {
-            Some(c) => codec::upsert(c, rec).map_err(db_err),
-            None => Err(stopped()),
-        }
+    /// running). Taken before the registry lock, so waiting for the writer's batch holds up
+    /// no one else. Later saves of the task are queued as usual and land after this.
+    pub fn creator(&self) -> Creator<'_> {
+        Creator(self.conn.lock())
     }
 
     /// Makes `file`'s data durable, then saves `rec` (whose `durable_offset` says how much of
@@ -165,6 +176,8 @@ impl Store {
 
     /// Runs `f` on the writer thread after everything queued before it and returns its
     /// answer, so a read sees every write queued so far. `None` once the writer has stopped.
+    /// Never call this (or `flush`) holding the service's registry lock: a create holds the
+    /// connection while it waits for that lock, and the writer needs the connection.
     fn ask<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> T + Send + 'static,
