@@ -321,11 +321,13 @@ static int cmd_get(int argc, char **argv) {
         }
         for (unsigned k = OHREQ_EVENT_PROGRESS; k <= OHREQ_EVENT_FAIL; k++)
             if (ohreq_task_on(t->task, k, on_event, t, NULL) != OHREQ_OK) fprintf(stderr, "ohreq: subscribe failed\n");
-        refresh(t); /* it may have finished before we subscribed */
+        /* A task we created had our handle from the start: an event it sent before these
+         * listeners is delivered to them. One we attached to may have finished before. */
+        if (attached) refresh(t);
     }
 
-    /* Events drive the outcome (each task was refreshed once after subscribing, so nothing
-     * that happened before is missed); snapshots are only taken to draw the bars. */
+    /* Events drive the outcome (nothing that happened before subscribing is missed, see
+     * above); snapshots are only taken to draw the bars. */
     int tty = isatty(2) && !quiet;
     int fd = ohreq_service_event_fd(svc), first = 1, open_count;
     long long last_draw = 0;
