@@ -833,6 +833,49 @@ static void test_network_state(void) {
     env_close(&e);
 }
 
+/* With every slot taken, a waiting task still says whether it waits for the network: it
+ * does on cellular (Wi-Fi only), and no longer once Wi-Fi is back while it waits for a slot. */
+static void test_network_reason_while_slots_full(void) {
+    env e;
+    env_open_ex(&e, NULL, 1);
+    char src[700], dst[700];
+    mksrc("netslow.bin", 400000, 17, src, sizeof src);
+    mksrc("netwifi.bin", 30000, 18, src, sizeof src);
+    CHECK_CODE(ohreq_service_set_network(e.svc, true, OHREQ_NET_CELLULAR, false, false), OHREQ_OK);
+    ohreq_task *slow = NULL, *wifi = NULL;
+    th_rec rs, rw;
+    th_rec_init(&rs);
+    th_rec_init(&rw);
+    CHECK_CODE(start(&e, 0, "/files/netslow.bin?rate=400000", "netslow.bin", &slow), OHREQ_OK);
+    th_rec_attach(&rs, slow);
+    ohreq_download_config *c = mkcfg(0, "/files/netwifi.bin", "netwifi.bin");
+    CHECK_CODE(ohreq_download_config_set_network_type(c, OHREQ_NETWORK_WIFI), OHREQ_OK);
+    CHECK_CODE(go(&e, c, &wifi), OHREQ_OK);
+    th_rec_attach(&rw, wifi);
+    ohreq_download_info *info = info_of(wifi);
+    if (info) {
+        CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_PAUSED);
+        CHECK_EQ(ohreq_download_info_paused_reason(info), OHREQ_PAUSED_WAITING_FOR_NETWORK);
+    }
+    ohreq_download_info_free(info);
+    CHECK_CODE(ohreq_service_set_network(e.svc, true, OHREQ_NET_WIFI, false, false), OHREQ_OK);
+    info = info_of(wifi);
+    if (info) {
+        CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_PAUSED);
+        CHECK_EQ(ohreq_download_info_paused_reason(info), OHREQ_PAUSED_UNKNOWN);
+    }
+    ohreq_download_info_free(info);
+    CHECK_EQ(requests_for("/files/netwifi.bin"), 0); /* the slot is still taken */
+    CHECK_EQ(th_rec_wait_end(&rs, 10000), OHREQ_EVENT_COMPLETE);
+    CHECK_EQ(th_rec_wait_end(&rw, 10000), OHREQ_EVENT_COMPLETE);
+    CHECK(th_same_file(src, in_cache(&e, "netwifi.bin", dst, sizeof dst)));
+    ohreq_task_free(slow);
+    ohreq_task_free(wifi);
+    th_rec_destroy(&rs);
+    th_rec_destroy(&rw);
+    env_close(&e);
+}
+
 /* 16. 40 small downloads at once (8 transfers at a time) all complete; connections reused. */
 static void test_many_parallel(void) {
     enum { N = 40 };
@@ -1066,6 +1109,7 @@ static const th_test tests[] = {
     {"delete", test_delete},
     {"disk_full", test_disk_full},
     {"network_state", test_network_state},
+    {"network_reason_while_slots_full", test_network_reason_while_slots_full},
     {"many_parallel", test_many_parallel},
     {"many_finished", test_many_finished},
     {"mime_type", test_mime_type},

@@ -16,6 +16,8 @@ pub struct WorkQueue<T> {
 struct State<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// While a consumer lingers: the queue length at which it wants to be woken.
+    wake_at: Option<usize>,
 }
 
 impl<T> Default for WorkQueue<T> {
@@ -24,6 +26,7 @@ impl<T> Default for WorkQueue<T> {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 closed: false,
+                wake_at: None,
             }),
             ready: Condvar::new(),
         }
@@ -38,9 +41,9 @@ impl<T> WorkQueue<T> {
             return Err(item);
         }
         s.items.push_back(item);
-        let was_empty = s.items.len() == 1;
+        let wake = s.items.len() == 1 || s.wake_at == Some(s.items.len());
         drop(s);
-        if was_empty {
+        if wake {
             self.ready.notify_one();
         }
         Ok(())
@@ -65,11 +68,13 @@ impl<T> WorkQueue<T> {
     pub fn linger(&self, dur: Duration, max: usize, urgent: impl Fn(&T) -> bool) {
         let deadline = Instant::now() + dur;
         let mut s = self.state.lock();
+        s.wake_at = Some(max);
         while !s.closed && s.items.len() < max && !s.items.iter().any(&urgent) {
             if self.ready.wait_until(&mut s, deadline).timed_out() {
-                return;
+                break;
             }
         }
+        s.wake_at = None;
     }
 
     /// The next item, waiting for one; `None` once the queue is closed and empty.
@@ -214,14 +219,20 @@ mod tests {
         q.linger(Duration::from_secs(10), 100, |&i| i < 0);
         assert!(t0.elapsed() < Duration::from_secs(5));
         pusher.join().unwrap();
-        // Enough items end it too.
-        q.push(2).unwrap();
+        // Enough items end it too, also when they arrive while it waits.
+        let q2 = q.clone();
+        let pusher = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            q2.push(2).unwrap();
+            q2.push(3).unwrap();
+        });
         let t0 = Instant::now();
-        q.linger(Duration::from_secs(10), 3, |_| false);
+        q.linger(Duration::from_secs(10), 4, |_| false);
         assert!(t0.elapsed() < Duration::from_secs(5));
+        pusher.join().unwrap();
         let mut got = Vec::new();
         q.take_more(&mut got, 10);
-        assert_eq!(got, vec![1, -1, 2]);
+        assert_eq!(got, vec![1, -1, 2, 3]);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use crate::config::{
 };
 use crate::error::{Code, Error, Result};
 use crate::task::{
-    DownloadInfo, State, TaskId, TaskRecord, legacy_fail_code, legacy_paused_reason, legacy_status,
-    now_ms,
+    DownloadInfo, Reason, State, TaskId, TaskRecord, legacy_fail_code, legacy_paused_reason,
+    legacy_status, now_ms,
 };
 
 impl Inner {
@@ -117,15 +117,16 @@ impl Inner {
             })?;
             let id = rec.id;
             self.insert(&mut reg, rec);
+            // Started in the same step: from here the task exists (its row is committed),
+            // also if the service is shutting down meanwhile; it then runs at the next start.
+            self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
             id
         };
-        // The caller's handle counts from before the start, so that in poll mode no event of
-        // the task is dropped while the handle is being made (see EventHub::handle_opened).
+        // The caller's handle counts from before the transfer starts, so that in poll mode no
+        // event of the task is dropped while the handle is being made (see
+        // EventHub::handle_opened).
         self.hub.handle_opened(id);
-        if let Err(e) = self.start(client, id) {
-            self.hub.handle_closed(id);
-            return Err(e);
-        }
+        self.schedule();
         Ok(id)
     }
 

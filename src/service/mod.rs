@@ -302,18 +302,22 @@ impl Inner {
                 }
                 self.engine_cancel(id);
             }
-            // Waiting tasks the new network blocks say why now; schedule() only looks at
-            // those it can start.
-            let newly_blocked: Vec<(TaskId, Reason)> = reg
+            // Waiting tasks say now whether the network is what they wait for; schedule()
+            // only looks at those it can start.
+            let changed: Vec<(TaskId, Reason)> = reg
                 .index
                 .waiting()
                 .filter_map(|id| {
                     let rec = &reg.tasks[&id].rec;
-                    let r = scheduler::network_allows(&rec.config, &net).err()?;
+                    let r = match scheduler::network_allows(&rec.config, &net) {
+                        Err(r) => r,
+                        Ok(()) if rec.reason.is_network() => Reason::RunningTaskMeetLimits,
+                        Ok(()) => return None,
+                    };
                     (r != rec.reason).then_some((id, r))
                 })
                 .collect();
-            for (id, reason) in newly_blocked {
+            for (id, reason) in changed {
                 self.set_state(&mut reg, id, State::Waiting, reason);
             }
         }

@@ -62,10 +62,18 @@ pub struct Creator<'a>(parking_lot::MutexGuard<'a, Option<Connection>>);
 impl Creator<'_> {
     /// Commits the row of a task that is not stored yet.
     pub fn insert(&self, rec: &TaskRecord) -> Result<()> {
-        match self.0.as_ref() {
-            Some(c) => codec::upsert(c, rec).map_err(db_err),
-            None => Err(stopped()),
+        let Some(c) = self.0.as_ref() else {
+            return Err(stopped());
+        };
+        // Only in autocommit mode is the insert committed when it returns (a failed COMMIT
+        // whose ROLLBACK failed too would leave the writer's transaction open).
+        if !c.is_autocommit() && c.execute_batch("ROLLBACK").is_err() {
+            return Err(Error::new(
+                Code::Service,
+                "task store error: a transaction is stuck open",
+            ));
         }
+        codec::upsert(c, rec).map_err(db_err)
     }
 }
 
@@ -342,7 +350,21 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
     struct CloseOnExit<'a>(&'a Mutex<Option<Connection>>);
     impl Drop for CloseOnExit<'_> {
         fn drop(&mut self) {
-            drop(self.0.lock().take());
+            let Some(conn) = self.0.lock().take() else {
+                return;
+            };
+            // Closing checkpoints nothing (see init_schema) and with synchronous=NORMAL only
+            // checkpoints sync the WAL: one fsync of it makes the last commits survive a
+            // power cut after a clean shutdown.
+            if let Some(db) = conn.path() {
+                let wal = format!("{db}-wal");
+                match File::open(&wal).and_then(|f| f.sync_data()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        log::warn!("store: cannot sync {wal}: {e}")
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     let _close = CloseOnExit(conn);

@@ -95,6 +95,14 @@ impl Reason {
         ALL.get(v as usize).copied()
     }
 
+    /// The reasons `scheduler::network_allows` gives: a task waits for another network.
+    pub fn is_network(self) -> bool {
+        matches!(
+            self,
+            Reason::NetworkOffline | Reason::UnsupportedNetworkType
+        )
+    }
+
     /// The `Faults` value reported for this reason; `None` for success (TaskInfo.faults null).
     pub fn fault(self) -> Option<Fault> {
         use Reason::*;
