@@ -302,6 +302,11 @@ impl Inner {
             }
             e.publishing = false;
             if e.rec.state == State::Removed {
+                // Removed before it completed: the file it was publishing goes too (linking
+                // and renaming refuse an existing target, so the file there is this one).
+                if result.is_ok() {
+                    remove_published(&e.rec.config.target);
+                }
                 return;
             }
             match result {
@@ -336,6 +341,12 @@ impl Inner {
     }
 }
 
+fn remove_published(target: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(target) {
+        log::warn!("cannot delete {} of a removed task: {e}", target.display());
+    }
+}
+
 /// The legacy `TaskState` list of an upload: one entry per file.
 fn task_states(rec: &TaskRecord) -> Arc<Vec<TaskState>> {
     let states = rec
@@ -346,4 +357,47 @@ fn task_states(rec: &TaskRecord) -> Arc<Vec<TaskState>> {
         .map(|(f, s)| TaskState::new(&f.path.to_string_lossy(), s.reason as i32, &s.message))
         .collect();
     Arc::new(states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TaskConfig;
+    use crate::service::{Service, ServiceOptions};
+    use crate::task::{TaskRecord, now_ms};
+
+    /// A download removed while a publisher was making its file the target: the file does
+    /// not stay behind (a download removed after it completed keeps its file).
+    #[test]
+    fn removed_while_publishing_leaves_no_file() {
+        let dir = std::env::temp_dir().join(format!("ohreq-bridge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
+        let inner = &svc.inner;
+        let mut targets = Vec::new();
+        for (id, state) in [(41, State::Removed), (42, State::Running)] {
+            let mut cfg = TaskConfig::defaults(Action::Download, Version::Api9);
+            cfg.target = dir.join(format!("f{id}"));
+            std::fs::write(&cfg.target, b"published").unwrap();
+            targets.push(cfg.target.clone());
+            let mut rec = TaskRecord::new(id, 1, "b", cfg, now_ms());
+            rec.state = state;
+            let mut reg = inner.reg.lock();
+            reg.add(rec);
+            let e = reg.tasks.get_mut(&id).unwrap();
+            e.run = 7;
+            e.publishing = true;
+        }
+        inner.published(Ticket { id: 41, run: 7 }, Ok(()));
+        inner.published(Ticket { id: 42, run: 7 }, Ok(()));
+        assert!(!targets[0].exists(), "the removed task's file stayed");
+        assert!(targets[1].exists(), "the completed task's file went");
+        let reg = inner.reg.lock();
+        assert_eq!(reg.tasks[&41].rec.state, State::Removed);
+        assert_eq!(reg.tasks[&42].rec.state, State::Completed);
+        drop(reg);
+        drop(svc);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
