@@ -155,15 +155,13 @@ impl Reporter for Bridge {
         let Some(inner) = self.inner.upgrade() else {
             return;
         };
-        {
-            let mut reg = inner.reg.lock();
-            reg.in_engine = reg.in_engine.saturating_sub(1);
-            if let Some(e) = current(&mut reg, t) {
-                e.in_engine = false;
-                inner.run_ended(&mut reg, t, outcome);
-            }
+        let mut reg = inner.reg.lock();
+        reg.in_engine = reg.in_engine.saturating_sub(1);
+        if let Some(e) = current(&mut reg, t) {
+            e.in_engine = false;
+            inner.run_ended(&mut reg, t, outcome);
         }
-        inner.schedule();
+        inner.schedule_locked(&mut reg);
     }
 }
 
@@ -292,8 +290,8 @@ impl Inner {
 
     /// The part file is now the target (or could not become it).
     pub(super) fn published(&self, t: Ticket, result: std::io::Result<()>) {
+        let mut reg = self.reg.lock();
         {
-            let mut reg = self.reg.lock();
             let Some(e) = reg.tasks.get_mut(&t.id) else {
                 return;
             };
@@ -337,7 +335,7 @@ impl Inner {
                 }
             }
         }
-        self.schedule();
+        self.schedule_locked(&mut reg);
     }
 }
 

@@ -120,13 +120,13 @@ impl Inner {
             // Started in the same step: from here the task exists (its row is committed),
             // also if the service is shutting down meanwhile; it then runs at the next start.
             self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
+            // The caller's handle counts from before the transfer starts, so that in poll
+            // mode no event of the task is dropped while the handle is being made (see
+            // EventHub::handle_opened).
+            self.hub.handle_opened(id);
+            self.schedule_locked(&mut reg);
             id
         };
-        // The caller's handle counts from before the transfer starts, so that in poll mode no
-        // event of the task is dropped while the handle is being made (see
-        // EventHub::handle_opened).
-        self.hub.handle_opened(id);
-        self.schedule();
         Ok(id)
     }
 

@@ -638,10 +638,17 @@ impl Inner {
 
     /// Starts waiting tasks while slots are free and the network allows them.
     pub fn schedule(&self) {
+        let mut reg = self.reg.lock();
+        self.schedule_locked(&mut reg);
+    }
+
+    /// `schedule` for a caller that holds the registry already: one lock round instead of
+    /// two for the calls that change a task and then let others start (create, a transfer's
+    /// end, a publish), each of which happens once per task.
+    fn schedule_locked(&self, reg: &mut Registry) {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
-        let mut reg = self.reg.lock();
         let net = reg.net;
         let free = self.opts.max_running.saturating_sub(reg.in_engine);
         let mut start = Vec::new();
@@ -658,13 +665,13 @@ impl Inner {
             }
         }
         for (id, reason) in blocked {
-            self.set_state(&mut reg, id, State::Waiting, reason);
+            self.set_state(reg, id, State::Waiting, reason);
         }
         for id in start {
-            self.launch(&mut reg, id);
+            self.launch(reg, id);
         }
-        Self::evict_finished(&mut reg, None);
-        self.maybe_start_retention(&mut reg);
+        Self::evict_finished(reg, None);
+        self.maybe_start_retention(reg);
     }
 
     /// WAITING → RUNNING: builds the transfer and hands it to the engine.
