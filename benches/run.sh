@@ -397,6 +397,23 @@ machine_load() { # load average, and the share of time tasks waited on I/O (PSI,
     [[ -r /proc/pressure/io ]] && io=", io-wait $(awk '/^some/ { sub("avg10=", "", $2); print $2 }' /proc/pressure/io)%"
     echo "$(cut -d' ' -f1-3 /proc/loadavg)$io"
 }
+# How long this directory's filesystem takes to create 1000 empty files (kept until the end).
+# Around 10-30 ms normally; many times that when many files were deleted here in the last
+# minutes (an earlier bench run's cleanup, say), which inflates both tools' small-file times.
+create_probe() {
+    local d=$WORK/create-probe t0 t1
+    mkdir -p "$d"
+    t0=$(now)
+    (cd "$d" && for i in $(seq 1000); do : >"p$i"; done)
+    t1=$(now)
+    sub "$t1" "$t0"
+}
+CREATE_1000=$(create_probe)
+if awk -v t="$CREATE_1000" 'BEGIN { exit !(t > 0.1) }'; then
+    echo "bench: WARNING: creating 1000 files took ${CREATE_1000} s here (normally < 0.05 s):" \
+        "files deleted in the last minutes slow every new file down; the small-file times of" \
+        "both tools are inflated. Wait a few minutes and run again for clean figures." >&2
+fi
 LOAD0=$(machine_load)
 log "$ROUNDS paired rounds; times in seconds (POST: mean of $POST_REPS uploads), ratio = ohreq / curl (machine load: $LOAD0)"
 # shellcheck disable=SC2059
@@ -514,6 +531,7 @@ summary=$(
     echo "medians (s): PUT 1 GiB ohreq $(median "${UO[@]}") curl $(median "${UC[@]}");" \
         "POST 64 MiB (mean of $POST_REPS per round) ohreq $(median "${MO[@]}") curl $(median "${MC[@]}")"
     echo "machine load before / after the rounds (loadavg 1/5/15 min, io-wait avg10): $LOAD0 / $LOAD1"
+    echo "creating 1000 empty files in the out dir's filesystem took $CREATE_1000 s before the rounds (normally < 0.05)"
     echo "($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r), $(curl --version | head -1 | cut -d' ' -f1-2), nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), out dir fs $(df -PT "$WORK" | awk 'NR == 2 { print $2 }'))"
 )
 echo
