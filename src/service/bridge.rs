@@ -69,7 +69,9 @@ impl Reporter for Bridge {
         e.rec.durable_offset = bytes;
         e.rec.etag = etag.to_owned();
         e.rec.last_modified = last_modified.to_owned();
-        inner.store.checkpoint(file, &e.rec);
+        inner
+            .store
+            .checkpoint(file, &e.rec, inner.on_part_synced(t));
     }
 
     fn retry(&self, t: Ticket, tries: u32) -> bool {
@@ -169,6 +171,17 @@ impl Inner {
     fn run_ended(&self, reg: &mut Registry, t: Ticket, outcome: Outcome) {
         let e = reg.tasks.get_mut(&t.id).expect("checked by caller");
         let part = e.rec.part_path();
+        // Ended from outside while the engine still ran it (removed; or failed: a lost
+        // network for an upload, a part file that could not be synced): whatever the run
+        // got to, it neither completes nor fails the task a second time.
+        if matches!(e.rec.state, State::Removed | State::Failed)
+            && !matches!(outcome, Outcome::Cancelled { .. })
+        {
+            if e.rec.config.action == Action::Download {
+                remove_part(&part);
+            }
+            return;
+        }
         match outcome {
             Outcome::Uploaded { bytes } => {
                 e.rec.progress.total_processed = bytes.max(e.rec.progress.total_processed);
@@ -248,7 +261,9 @@ impl Inner {
                     self.emit(&e.rec, EventKind::Progress, 0);
                     return;
                 }
-                if state == State::Removed {
+                // Removed, or failed from outside the engine (its part file could not be
+                // synced): the part file is not to be resumed from.
+                if matches!(state, State::Removed | State::Failed) {
                     remove_part(&part);
                     return;
                 }
@@ -258,7 +273,8 @@ impl Inner {
                     e.rec.durable_offset = bytes;
                     e.rec.etag = etag;
                     e.rec.last_modified = last_modified;
-                    self.store.checkpoint(Some(f), &e.rec);
+                    self.store
+                        .checkpoint(Some(f), &e.rec, self.on_part_synced(t));
                 }
                 // One final progress for the run, unless nothing is known at all.
                 if bytes > 0 || e.rec.progress.sizes[0] >= 0 {
@@ -286,6 +302,50 @@ impl Inner {
                 self.emit(rec, EventKind::FaultOccur, fault);
             }
         }
+    }
+
+    /// What a checkpoint of run `t` tells when its part-file sync is done. A failed sync
+    /// makes the whole part file untrustworthy, not only the bytes since the last sync (after
+    /// a failed fsync the kernel may have dropped those pages, and a later fsync succeeds
+    /// all the same): the recorded offset goes back to 0 and the part file is deleted; a
+    /// run still going fails with the error (a paused task starts over when resumed).
+    fn on_part_synced(&self, t: Ticket) -> crate::store::Synced {
+        let me = self.me.clone();
+        Box::new(move |result| {
+            if let (Err(err), Some(inner)) = (result, me.upgrade()) {
+                inner.part_sync_failed(t, err);
+            }
+        })
+    }
+
+    pub(super) fn part_sync_failed(&self, t: Ticket, err: std::io::Error) {
+        let mut reg = self.reg.lock();
+        let Some(e) = reg.tasks.get_mut(&t.id) else {
+            return;
+        };
+        // A later run has its own part file (the task was removed or started over since).
+        if e.run != t.run || e.rec.state.is_final() {
+            return;
+        }
+        e.rec.durable_offset = 0;
+        e.rec.etag.clear();
+        e.rec.last_modified.clear();
+        let part = e.rec.part_path();
+        if e.rec.state.is_active() && e.in_engine {
+            e.rec.detail = format!("cannot sync the part file {}: {err}", part.display());
+            log::warn!("task {}: {}", t.id, e.rec.detail);
+            self.fail(&mut reg, t.id, Reason::IoError);
+            self.engine_cancel(t.id);
+        } else {
+            log::warn!(
+                "task {}: part file {} could not be synced ({err}); it starts over",
+                t.id,
+                part.display()
+            );
+            let rec = e.rec.clone();
+            self.store.save(&rec);
+        }
+        remove_part(&part);
     }
 
     /// The part file is now the target (or could not become it).
@@ -363,6 +423,60 @@ mod tests {
     use crate::config::TaskConfig;
     use crate::service::{Service, ServiceOptions};
     use crate::task::{TaskRecord, now_ms};
+
+    /// A part file that could not be synced is not resumed from: a running download fails
+    /// (ERROR_FILE_ERROR), a paused one starts over when resumed; a report about an older
+    /// run changes nothing.
+    #[test]
+    fn a_failed_part_sync_discards_the_part_file() {
+        let dir = std::env::temp_dir().join(format!("ohreq-bridge-sync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
+        let inner = &svc.inner;
+        let mut parts = Vec::new();
+        for (id, state) in [
+            (51, State::Running),
+            (52, State::Paused),
+            (53, State::Running),
+        ] {
+            let mut cfg = TaskConfig::defaults(Action::Download, Version::Api9);
+            cfg.target = dir.join(format!("f{id}"));
+            let mut rec = TaskRecord::new(id, 1, "b", cfg, now_ms());
+            rec.state = state;
+            rec.durable_offset = 1000;
+            rec.etag = "\"e\"".into();
+            std::fs::write(rec.part_path(), vec![7u8; 1000]).unwrap();
+            parts.push(rec.part_path());
+            let mut reg = inner.reg.lock();
+            reg.add(rec);
+            let e = reg.tasks.get_mut(&id).unwrap();
+            e.run = 7;
+            e.in_engine = state == State::Running;
+        }
+        let eio = || std::io::Error::from_raw_os_error(libc::EIO);
+        inner.part_sync_failed(Ticket { id: 51, run: 7 }, eio());
+        inner.part_sync_failed(Ticket { id: 52, run: 7 }, eio());
+        inner.part_sync_failed(Ticket { id: 53, run: 6 }, eio());
+        let reg = inner.reg.lock();
+        let (r51, r52, r53) = (
+            &reg.tasks[&51].rec,
+            &reg.tasks[&52].rec,
+            &reg.tasks[&53].rec,
+        );
+        assert_eq!((r51.state, r51.reason), (State::Failed, Reason::IoError));
+        assert_eq!(legacy_fail_code(r51.reason), 3); // ERROR_FILE_ERROR
+        assert!(r51.detail.contains("cannot sync"), "{}", r51.detail);
+        assert_eq!(
+            (r52.state, r52.durable_offset, r52.etag.as_str()),
+            (State::Paused, 0, "")
+        );
+        assert_eq!((r53.state, r53.durable_offset), (State::Running, 1000));
+        assert!(!parts[0].exists() && !parts[1].exists() && parts[2].exists());
+        drop(reg);
+        drop(svc);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// A download removed while a publisher was making its file the target: the file does
     /// not stay behind (a download removed after it completed keeps its file).

@@ -27,8 +27,8 @@ enum Msg {
     /// Insert or replace a task's row. Of several saves of one task in a batch with nothing
     /// else between them, only the last is written.
     Save(Box<TaskRecord>),
-    /// Sync the part file, then save the row whose `durable_offset` it backs.
-    Checkpoint(Option<Arc<File>>, Box<TaskRecord>),
+    /// Sync the part file, tell `Synced`, then save the row whose `durable_offset` it backs.
+    Checkpoint(Option<Arc<File>>, Box<TaskRecord>, Option<Synced>),
     Run(Job),
     /// Answered once everything before it is committed: whether that worked.
     Flush(ReplyTx<bool>),
@@ -45,6 +45,10 @@ impl Msg {
 /// (a task's several state changes often coalesce into one row write) instead of one
 /// wake-up and one commit each.
 const LINGER: Duration = Duration::from_millis(5);
+
+/// Told whether a checkpoint's part-file data reached the disk, on the writer thread, before
+/// its row is written (which it is only if it did) and without the connection held.
+pub type Synced = Box<dyn FnOnce(std::io::Result<()>) + Send>;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -163,10 +167,11 @@ impl Store {
         Creator(self.conn.lock())
     }
 
-    /// Makes `file`'s data durable, then saves `rec` (whose `durable_offset` says how much of
-    /// the file that covers). Only after both may a resume start from that offset.
-    pub fn checkpoint(&self, file: Option<Arc<File>>, rec: &TaskRecord) {
-        self.send(Msg::Checkpoint(file, Box::new(rec.clone())));
+    /// Makes `file`'s data durable, tells `synced` how that went, then saves `rec` (whose
+    /// `durable_offset` says how much of the file that covers) if it worked. Only after both
+    /// may a resume start from that offset.
+    pub fn checkpoint(&self, file: Option<Arc<File>>, rec: &TaskRecord, synced: Synced) {
+        self.send(Msg::Checkpoint(file, Box::new(rec.clone()), Some(synced)));
     }
 
     pub fn delete(&self, id: TaskId) {
@@ -383,10 +388,18 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
         // Part files first, without the connection: a create must not wait for an fsync.
         // A checkpoint whose sync failed saves nothing (its offset is not durable).
         for m in &mut batch {
-            if let Some(Msg::Checkpoint(Some(file), rec)) = m
-                && let Err(e) = file.sync_data()
-            {
+            let Some(Msg::Checkpoint(file, rec, synced)) = m else {
+                continue;
+            };
+            let result = file.as_ref().map_or(Ok(()), |f| f.sync_data());
+            let ok = result.is_ok();
+            if let Err(e) = &result {
                 log::warn!("store: sync of task {} part file failed: {e}", rec.id);
+            }
+            if let Some(tell) = synced.take() {
+                tell(result);
+            }
+            if !ok {
                 *m = None;
             }
         }
@@ -401,7 +414,7 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
         }
         for m in batch.into_iter().flatten() {
             match m {
-                Msg::Save(rec) | Msg::Checkpoint(_, rec) => {
+                Msg::Save(rec) | Msg::Checkpoint(_, rec, _) => {
                     if let Err(e) = codec::upsert(conn, &rec) {
                         log::error!("store: saving task {} failed: {e}", rec.id);
                     }
@@ -478,6 +491,49 @@ mod tests {
                 message: "Http protocol error: 500".into(),
             }],
         }
+    }
+
+    /// A checkpoint is told how its part-file sync went, and its row (its offset) is
+    /// written only when the sync worked. A pipe stands for a file whose sync fails (fsync
+    /// of a pipe is EINVAL).
+    #[test]
+    fn a_checkpoint_row_needs_its_sync() {
+        let dir = std::env::temp_dir().join(format!("ohreq-store-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (owner, _) = StoreOwner::open(&dir).unwrap();
+        let store = owner.store.clone();
+        let mut rec = sample(5);
+        rec.durable_offset = 10;
+        store.save(&rec);
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tell = |told: &Arc<std::sync::Mutex<Vec<bool>>>| -> Synced {
+            let told = told.clone();
+            Box::new(move |r: std::io::Result<()>| told.lock().unwrap().push(r.is_ok()))
+        };
+        let mut fds = [0; 2];
+        // SAFETY: a valid two-int array; the write end is owned by the File below.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: a fresh descriptor nobody else owns.
+        let pipe = Arc::new(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) });
+        // SAFETY: the read end is ours and no longer needed.
+        unsafe { libc::close(fds[0]) };
+        rec.durable_offset = 20;
+        store.checkpoint(Some(pipe), &rec, tell(&told));
+        assert!(store.flush());
+        assert_eq!(
+            store.load(5).unwrap().durable_offset,
+            10,
+            "unsynced offset stored"
+        );
+        let file = Arc::new(File::create(dir.join("part")).unwrap());
+        rec.durable_offset = 30;
+        store.checkpoint(Some(file), &rec, tell(&told));
+        assert!(store.flush());
+        assert_eq!(store.load(5).unwrap().durable_offset, 30);
+        assert_eq!(*told.lock().unwrap(), vec![false, true]);
+        drop(owner);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
