@@ -113,6 +113,29 @@ static ohreq_task *find_task(ohreq_client *cli) {
     return t;
 }
 
+/* A service reopened on a killed child's data dir, with its one task and a recorder on it. */
+typedef struct {
+    ohreq_service *svc;
+    ohreq_client *cli;
+    ohreq_task *t; /* NULL (and a CHECK failed) if the task was not found */
+    th_rec r;
+} reopened;
+
+static void reopen(reopened *o, const dirs *d) {
+    o->svc = th_service(d->data, 0);
+    o->cli = th_client(o->svc, d->cache, NULL, 0);
+    o->t = find_task(o->cli);
+    th_rec_init(&o->r);
+    if (o->t) th_rec_attach(&o->r, o->t);
+}
+
+static void reopened_close(reopened *o) {
+    ohreq_task_free(o->t);
+    th_rec_destroy(&o->r);
+    ohreq_client_free(o->cli);
+    ohreq_service_free(o->svc);
+}
+
 /* Checks the requests logged for `needle` after the first `before` ones: the first of them
  * resumed with Range from 0 < N <= part_at_kill and If-Range = etag; all served < 2 x size. */
 static void check_resumed_log(const char *needle, int before, long long part_at_kill, const char *etag) {
@@ -158,18 +181,14 @@ static void test_kill_while_running(void) {
     int before = th_server_log(&srv, "/files/restart1.bin?", NULL, 0);
     CHECK_EQ(before, 1);
 
-    ohreq_service *svc = th_service(d.data, 0);
-    ohreq_client *cli = th_client(svc, d.cache, NULL, 0);
-    ohreq_task *t = find_task(cli);
-    th_rec r;
-    th_rec_init(&r);
-    if (t) {
-        th_rec_attach(&r, t);
-        CHECK_EQ(th_rec_wait_end(&r, 30000), OHREQ_EVENT_COMPLETE);
+    reopened o;
+    reopen(&o, &d);
+    if (o.t) {
+        CHECK_EQ(th_rec_wait_end(&o.r, 30000), OHREQ_EVENT_COMPLETE);
         CHECK(th_same_file(src, dst));
         CHECK(!th_exists(part));
         ohreq_download_info *info = NULL;
-        CHECK_CODE(ohreq_task_get_download_info(t, &info), OHREQ_OK);
+        CHECK_CODE(ohreq_task_get_download_info(o.t, &info), OHREQ_OK);
         if (info) {
             CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_SUCCESSFUL);
             CHECK_EQ(ohreq_download_info_downloaded_bytes(info), SIZE);
@@ -178,10 +197,7 @@ static void test_kill_while_running(void) {
         ohreq_download_info_free(info);
         check_resumed_log("/files/restart1.bin?", before, part_at_kill, etag);
     }
-    ohreq_task_free(t);
-    th_rec_destroy(&r);
-    ohreq_client_free(cli);
-    ohreq_service_free(svc);
+    reopened_close(&o);
 }
 
 /* Killed while paused: after the restart the task is still paused; restore completes it. */
@@ -209,13 +225,10 @@ static void test_kill_while_paused(void) {
     int before = th_server_log(&srv, "/files/restart2.bin?", NULL, 0);
     CHECK_EQ(before, 1);
 
-    ohreq_service *svc = th_service(d.data, 0);
-    ohreq_client *cli = th_client(svc, d.cache, NULL, 0);
-    ohreq_task *t = find_task(cli);
-    th_rec r;
-    th_rec_init(&r);
+    reopened o;
+    reopen(&o, &d);
+    ohreq_task *t = o.t;
     if (t) {
-        th_rec_attach(&r, t);
         th_sleep_ms(1000);
         ohreq_download_info *info = NULL;
         CHECK_CODE(ohreq_task_get_download_info(t, &info), OHREQ_OK);
@@ -226,10 +239,10 @@ static void test_kill_while_paused(void) {
         }
         ohreq_download_info_free(info);
         CHECK_EQ(th_server_log(&srv, "/files/restart2.bin?", NULL, 0), before); /* stays paused */
-        CHECK_EQ(th_rec_wait_end(&r, 10), -1);
+        CHECK_EQ(th_rec_wait_end(&o.r, 10), -1);
         CHECK(th_exists(part));
         CHECK_CODE(ohreq_task_restore(t), OHREQ_OK);
-        CHECK_EQ(th_rec_wait_end(&r, 30000), OHREQ_EVENT_COMPLETE);
+        CHECK_EQ(th_rec_wait_end(&o.r, 30000), OHREQ_EVENT_COMPLETE);
         CHECK(th_same_file(src, dst));
         CHECK(!th_exists(part));
         info = NULL;
@@ -241,10 +254,7 @@ static void test_kill_while_paused(void) {
         ohreq_download_info_free(info);
         check_resumed_log("/files/restart2.bin?", before, part_at_kill, etag);
     }
-    ohreq_task_free(t);
-    th_rec_destroy(&r);
-    ohreq_client_free(cli);
-    ohreq_service_free(svc);
+    reopened_close(&o);
 }
 
 /* Killed right after ohreq_download returned (before the task's later state changes can
@@ -265,20 +275,13 @@ static void test_kill_right_after_create(void) {
         CHECK_EQ(waitpid(pid, &status, 0), pid);
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
-        ohreq_service *svc = th_service(d.data, 0);
-        ohreq_client *cli = th_client(svc, d.cache, NULL, 0);
-        ohreq_task *t = find_task(cli);
-        th_rec r;
-        th_rec_init(&r);
-        if (t) {
-            th_rec_attach(&r, t);
-            CHECK_EQ(th_rec_wait_end(&r, 30000), OHREQ_EVENT_COMPLETE);
+        reopened o;
+        reopen(&o, &d);
+        if (o.t) {
+            CHECK_EQ(th_rec_wait_end(&o.r, 30000), OHREQ_EVENT_COMPLETE);
             CHECK(th_same_file(src, dst));
         }
-        ohreq_task_free(t);
-        th_rec_destroy(&r);
-        ohreq_client_free(cli);
-        ohreq_service_free(svc);
+        reopened_close(&o);
     }
 }
 

@@ -14,4 +14,6 @@ pub mod scheduler;
 pub mod service;
 pub mod store;
 pub mod task;
+#[cfg(test)]
+mod testing;
 pub mod workqueue;

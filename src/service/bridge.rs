@@ -423,15 +423,14 @@ mod tests {
     use crate::config::TaskConfig;
     use crate::service::{Service, ServiceOptions};
     use crate::task::{TaskRecord, now_ms};
+    use crate::testing::TempDir;
 
     /// A part file that could not be synced is not resumed from: a running download fails
     /// (ERROR_FILE_ERROR), a paused one starts over when resumed; a report about an older
     /// run changes nothing.
     #[test]
     fn a_failed_part_sync_discards_the_part_file() {
-        let dir = std::env::temp_dir().join(format!("ohreq-bridge-sync-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new("bridge-sync");
         let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
         let inner = &svc.inner;
         let mut parts = Vec::new();
@@ -475,16 +474,13 @@ mod tests {
         assert!(!parts[0].exists() && !parts[1].exists() && parts[2].exists());
         drop(reg);
         drop(svc);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A download removed while a publisher was making its file the target: the file does
     /// not stay behind (a download removed after it completed keeps its file).
     #[test]
     fn removed_while_publishing_leaves_no_file() {
-        let dir = std::env::temp_dir().join(format!("ohreq-bridge-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new("bridge-publish");
         let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
         let inner = &svc.inner;
         let mut targets = Vec::new();
@@ -510,6 +506,5 @@ mod tests {
         assert_eq!(reg.tasks[&42].rec.state, State::Completed);
         drop(reg);
         drop(svc);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

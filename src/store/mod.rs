@@ -498,10 +498,8 @@ mod tests {
     /// of a pipe is EINVAL).
     #[test]
     fn a_checkpoint_row_needs_its_sync() {
-        let dir = std::env::temp_dir().join(format!("ohreq-store-ckpt-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (owner, _) = StoreOwner::open(&dir).unwrap();
+        let dir = crate::testing::TempDir::new("store-ckpt");
+        let (owner, _) = StoreOwner::open(dir.path()).unwrap();
         let store = owner.store.clone();
         let mut rec = sample(5);
         rec.durable_offset = 10;
@@ -533,7 +531,6 @@ mod tests {
         assert_eq!(store.load(5).unwrap().durable_offset, 30);
         assert_eq!(*told.lock().unwrap(), vec![false, true]);
         drop(owner);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
