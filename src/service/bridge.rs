@@ -261,9 +261,9 @@ impl Inner {
                     self.emit(&e.rec, EventKind::Progress, 0);
                     return;
                 }
-                // Removed, or failed from outside the engine (its part file could not be
-                // synced): the part file is not to be resumed from.
-                if matches!(state, State::Removed | State::Failed) {
+                // Removed, or failed from outside the engine, or its part file could not be
+                // synced: the part file is not to be resumed from.
+                if matches!(state, State::Removed | State::Failed) || e.part_bad {
                     remove_part(&part);
                     return;
                 }
@@ -323,15 +323,19 @@ impl Inner {
         let Some(e) = reg.tasks.get_mut(&t.id) else {
             return;
         };
-        // A later run has its own part file (the task was removed or started over since).
-        if e.run != t.run || e.rec.state.is_final() {
+        // Not only the run that asked: a later one may have resumed from the same file
+        // before its sync was done. A finished task has no part file any more.
+        if e.rec.state.is_final() {
             return;
         }
+        e.part_bad = true;
         e.rec.durable_offset = 0;
         e.rec.etag.clear();
         e.rec.last_modified.clear();
         let part = e.rec.part_path();
-        if e.rec.state.is_active() && e.in_engine {
+        if e.rec.state == State::Running {
+            // Still downloading into it, or being published from it (then `published`
+            // throws the result away): the download fails.
             e.rec.detail = format!("cannot sync the part file {}: {err}", part.display());
             log::warn!("task {}: {}", t.id, e.rec.detail);
             self.fail(&mut reg, t.id, Reason::IoError);
@@ -359,11 +363,14 @@ impl Inner {
                 return;
             }
             e.publishing = false;
-            if e.rec.state == State::Removed {
-                // Removed before it completed: the file it was publishing goes too (linking
-                // and renaming refuse an existing target, so the file there is this one).
+            if matches!(e.rec.state, State::Removed | State::Failed) {
+                // Removed before it completed, or failed meanwhile (its part file could not
+                // be synced): the file it was publishing goes too (linking and renaming
+                // refuse an existing target, so the file there is this one).
                 if result.is_ok() {
                     remove_published(&e.rec.config.target);
+                } else {
+                    remove_part(&e.rec.part_path());
                 }
                 return;
             }
@@ -426,21 +433,26 @@ mod tests {
     use crate::testing::TempDir;
 
     /// A part file that could not be synced is not resumed from: a running download fails
-    /// (ERROR_FILE_ERROR), a paused one starts over when resumed; a report about an older
-    /// run changes nothing.
+    /// (ERROR_FILE_ERROR), also when the report is about an earlier run it resumed from,
+    /// and one being published is not completed; a paused one starts over when resumed; a
+    /// finished task is left alone.
     #[test]
     fn a_failed_part_sync_discards_the_part_file() {
         let dir = TempDir::new("bridge-sync");
         let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
         let inner = &svc.inner;
         let mut parts = Vec::new();
-        for (id, state) in [
-            (51, State::Running),
-            (52, State::Paused),
-            (53, State::Running),
+        let mut targets = Vec::new();
+        // (id, state, in the engine, publishing)
+        for (id, state, in_engine, publishing) in [
+            (51, State::Running, true, false),
+            (52, State::Paused, false, false),
+            (53, State::Completed, false, false),
+            (54, State::Running, false, true),
         ] {
             let mut cfg = TaskConfig::defaults(Action::Download, Version::Api9);
             cfg.target = dir.join(format!("f{id}"));
+            targets.push(cfg.target.clone());
             let mut rec = TaskRecord::new(id, 1, "b", cfg, now_ms());
             rec.state = state;
             rec.durable_offset = 1000;
@@ -451,26 +463,41 @@ mod tests {
             reg.add(rec);
             let e = reg.tasks.get_mut(&id).unwrap();
             e.run = 7;
-            e.in_engine = state == State::Running;
+            e.in_engine = in_engine;
+            e.publishing = publishing;
         }
         let eio = || std::io::Error::from_raw_os_error(libc::EIO);
-        inner.part_sync_failed(Ticket { id: 51, run: 7 }, eio());
+        // 51's report comes from run 6, which run 7 resumed from.
+        inner.part_sync_failed(Ticket { id: 51, run: 6 }, eio());
         inner.part_sync_failed(Ticket { id: 52, run: 7 }, eio());
-        inner.part_sync_failed(Ticket { id: 53, run: 6 }, eio());
+        inner.part_sync_failed(Ticket { id: 53, run: 7 }, eio());
+        inner.part_sync_failed(Ticket { id: 54, run: 7 }, eio());
+        // 54's publisher then linked the file at the target and reports success.
+        std::fs::write(&targets[3], b"published").unwrap();
+        inner.published(Ticket { id: 54, run: 7 }, Ok(()));
         let reg = inner.reg.lock();
-        let (r51, r52, r53) = (
-            &reg.tasks[&51].rec,
-            &reg.tasks[&52].rec,
-            &reg.tasks[&53].rec,
+        let rec = |id| &reg.tasks[&id].rec;
+        for id in [51, 54] {
+            assert_eq!(
+                (rec(id).state, rec(id).reason),
+                (State::Failed, Reason::IoError)
+            );
+            assert_eq!(legacy_fail_code(rec(id).reason), 3); // ERROR_FILE_ERROR
+            assert!(rec(id).detail.contains("cannot sync"), "{}", rec(id).detail);
+        }
+        assert!(
+            !targets[3].exists(),
+            "a file from an unsynced part was published"
         );
-        assert_eq!((r51.state, r51.reason), (State::Failed, Reason::IoError));
-        assert_eq!(legacy_fail_code(r51.reason), 3); // ERROR_FILE_ERROR
-        assert!(r51.detail.contains("cannot sync"), "{}", r51.detail);
         assert_eq!(
-            (r52.state, r52.durable_offset, r52.etag.as_str()),
+            (rec(52).state, rec(52).durable_offset, rec(52).etag.as_str()),
             (State::Paused, 0, "")
         );
-        assert_eq!((r53.state, r53.durable_offset), (State::Running, 1000));
+        assert!(reg.tasks[&52].part_bad);
+        assert_eq!(
+            (rec(53).state, rec(53).durable_offset),
+            (State::Completed, 1000)
+        );
         assert!(!parts[0].exists() && !parts[1].exists() && parts[2].exists());
         drop(reg);
         drop(svc);

@@ -115,6 +115,7 @@ impl Inner {
                     format!("the task store could not save the task: {e}"),
                 )
             })?;
+            drop(creator); // the rest needs no connection: let the writer commit meanwhile
             let id = rec.id;
             self.insert(&mut reg, rec);
             // Started in the same step: from here the task exists (its row is committed),

@@ -72,6 +72,9 @@ struct Entry {
     /// The run's body is complete and with a publisher: only the local publish remains, so
     /// a network change must not send the task back to WAITING.
     publishing: bool,
+    /// A sync of the part file failed: nothing in it is to be resumed from or checkpointed
+    /// again. The next run starts the file over.
+    part_bad: bool,
 }
 
 impl Entry {
@@ -81,6 +84,7 @@ impl Entry {
             run: 0,
             in_engine: false,
             publishing: false,
+            part_bad: false,
         }
     }
 }
@@ -699,6 +703,7 @@ impl Inner {
         };
         e.run = run;
         e.in_engine = true;
+        e.part_bad = false; // its offset was reset: this run starts the part file over
         let (part, resume_from) = if e.rec.config.action == Action::Download {
             let part = e.rec.part_path();
             // Resume from what is both recorded and still on disk (nothing recorded: no

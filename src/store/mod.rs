@@ -397,7 +397,11 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
                 log::warn!("store: sync of task {} part file failed: {e}", rec.id);
             }
             if let Some(tell) = synced.take() {
-                tell(result);
+                // Service code on this thread: a panic in it must not stop the store.
+                let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tell(result)));
+                if told.is_err() {
+                    log::error!("store: the checkpoint report of task {} panicked", rec.id);
+                }
             }
             if !ok {
                 *m = None;
