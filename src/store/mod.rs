@@ -17,6 +17,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,6 +47,12 @@ impl Msg {
 /// wake-up and one commit each.
 const LINGER: Duration = Duration::from_millis(5);
 
+/// How many row writes and commits may go to the WAL between two checkpoints (each is a
+/// page or a few; SQLite's own automatic checkpoint comes after 1000 pages). SQLite's is off:
+/// it runs in whichever commit crosses the line, which could be a create holding the
+/// registry lock through the checkpoint's fsyncs; the writer thread runs them instead.
+const CHECKPOINT_EVERY: u64 = 1000;
+
 /// Told whether a checkpoint's part-file data reached the disk, on the writer thread, before
 /// its row is written (which it is only if it did) and without the connection held.
 pub type Synced = Box<dyn FnOnce(std::io::Result<()>) + Send>;
@@ -58,10 +65,16 @@ pub struct Store {
     /// insert. Nothing that waits on the disk (a part-file sync) runs while it is held.
     /// The writer closes it (`None`) when it stops, so the file is free for the next owner.
     conn: Arc<Mutex<Option<Connection>>>,
+    /// Row writes and commits since the store opened, by the writer and by creates: the
+    /// writer checkpoints the WAL every `CHECKPOINT_EVERY` of them.
+    writes: Arc<AtomicU64>,
 }
 
 /// Holds the store's connection while a task is being created (see `Store::creator`).
-pub struct Creator<'a>(parking_lot::MutexGuard<'a, Option<Connection>>);
+pub struct Creator<'a>(
+    parking_lot::MutexGuard<'a, Option<Connection>>,
+    &'a AtomicU64,
+);
 
 impl Creator<'_> {
     /// Commits the row of a task that is not stored yet.
@@ -77,7 +90,9 @@ impl Creator<'_> {
                 "task store error: a transaction is stuck open",
             ));
         }
-        codec::upsert(c, rec).map_err(db_err)
+        codec::upsert(c, rec).map_err(db_err)?;
+        self.1.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -112,14 +127,19 @@ impl StoreOwner {
         let tasks = codec::load_all(&conn).map_err(db_err)?;
         let queue = Arc::new(WorkQueue::default());
         let conn = Arc::new(Mutex::new(Some(conn)));
-        let (q, c) = (queue.clone(), conn.clone());
+        let writes = Arc::new(AtomicU64::new(0));
+        let (q, c, w) = (queue.clone(), conn.clone(), writes.clone());
         let thread = std::thread::Builder::new()
             .name("ohreq-store".into())
-            .spawn(move || writer_loop(&c, &q))
+            .spawn(move || writer_loop(&c, &q, &w))
             .map_err(|e| Error::new(Code::Service, format!("cannot start store thread: {e}")))?;
         Ok((
             StoreOwner {
-                store: Store { queue, conn },
+                store: Store {
+                    queue,
+                    conn,
+                    writes,
+                },
                 thread: Some(thread),
                 _lock: lock,
             },
@@ -164,7 +184,7 @@ impl Store {
     /// running). Taken before the registry lock, so waiting for the writer's batch holds up
     /// no one else. Later saves of the task are queued as usual and land after this.
     pub fn creator(&self) -> Creator<'_> {
-        Creator(self.conn.lock())
+        Creator(self.conn.lock(), &self.writes)
     }
 
     /// Makes `file`'s data durable, tells `synced` how that went, then saves `rec` (whose
@@ -277,6 +297,7 @@ fn init_schema(c: &Connection) -> rusqlite::Result<()> {
     // commit only means resuming from an older (still valid) offset.
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
+    c.pragma_update(None, "wal_autocheckpoint", 0)?; // the writer checkpoints (CHECKPOINT_EVERY)
     // Closing does not fold the WAL into the database (a checkpoint: two fsyncs and a
     // copy, several ms at every shutdown); the next open reads the WAL instead.
     c.set_db_config(
@@ -349,7 +370,9 @@ impl Drop for AbandonOnPanic<'_> {
     }
 }
 
-fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
+fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes: &AtomicU64) {
+    let shared = conn; // `conn` names the locked connection inside the loop
+    let mut checkpointed_at = 0u64;
     let _guard = AbandonOnPanic(queue);
     // Closed when the writer ends, however it ends.
     struct CloseOnExit<'a>(&'a Mutex<Option<Connection>>);
@@ -412,6 +435,7 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
             return;
         };
         let mut flushes = Vec::new();
+        writes.fetch_add(1 + batch.len() as u64, Ordering::Relaxed);
         let began = conn.execute_batch("BEGIN");
         if let Err(e) = &began {
             log::error!("store: cannot begin a transaction: {e}");
@@ -441,6 +465,15 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>) {
         // Only now: a flush promises that what came before it is committed.
         for tx in flushes {
             tx.send(committed);
+        }
+        let now = writes.load(Ordering::Relaxed);
+        if now - checkpointed_at >= CHECKPOINT_EVERY {
+            checkpointed_at = now;
+            if let Some(c) = shared.lock().as_ref()
+                && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                log::warn!("store: WAL checkpoint failed: {e}");
+            }
         }
     }
 }
@@ -534,6 +567,29 @@ mod tests {
         assert!(store.flush());
         assert_eq!(store.load(5).unwrap().durable_offset, 30);
         assert_eq!(*told.lock().unwrap(), vec![false, true]);
+        drop(owner);
+    }
+
+    /// SQLite's automatic checkpoint is off; the writer's keeps the WAL from growing without
+    /// bound, also when most commits are creates on other threads.
+    #[test]
+    fn the_writer_keeps_the_wal_bounded() {
+        let dir = crate::testing::TempDir::new("store-wal");
+        let (owner, _) = StoreOwner::open(dir.path()).unwrap();
+        let store = owner.store.clone();
+        for id in 1..=4000 {
+            store.creator().insert(&sample(id)).unwrap();
+            if id % 50 == 0 {
+                let mut r = sample(id);
+                r.durable_offset = 99;
+                store.save(&r);
+                assert!(store.flush());
+            }
+        }
+        let wal = std::fs::metadata(dir.join("ohreq.db-wal")).unwrap().len();
+        eprintln!("WAL after 4000 creates: {} KiB", wal / 1024);
+        assert!(wal < 12 << 20, "WAL grew to {} KiB", wal / 1024);
+        assert_eq!(store.load(4000).unwrap().durable_offset, 99);
         drop(owner);
     }
 
