@@ -2,7 +2,7 @@
 //! the registry lock briefly and never waits for the disk (syncs go to the store thread and
 //! the publishers; only the unlink of a dead part file happens here).
 
-use super::{Entry, Inner, Registry, WeakInner, finalize, remove_part};
+use super::{Entry, Inner, Registry, WeakInner, finalize, remove_file_logged, remove_part};
 use crate::engine::{Outcome, Reporter, ResponseHead, Ticket};
 use crate::events::EventKind;
 use crate::events::{Reply, TaskState};
@@ -346,8 +346,7 @@ impl Inner {
                 t.id,
                 part.display()
             );
-            let rec = e.rec.clone();
-            self.store.save(&rec);
+            self.store.save(&e.rec);
         }
         remove_part(&part);
     }
@@ -368,7 +367,7 @@ impl Inner {
                 // be synced): the file it was publishing goes too (linking and renaming
                 // refuse an existing target, so the file there is this one).
                 if result.is_ok() {
-                    remove_published(&e.rec.config.target);
+                    remove_file_logged(&e.rec.config.target, "file of an ended task");
                 } else {
                     remove_part(&e.rec.part_path());
                 }
@@ -406,12 +405,6 @@ impl Inner {
     }
 }
 
-fn remove_published(target: &std::path::Path) {
-    if let Err(e) = std::fs::remove_file(target) {
-        log::warn!("cannot delete {} of a removed task: {e}", target.display());
-    }
-}
-
 /// The legacy `TaskState` list of an upload: one entry per file.
 fn task_states(rec: &TaskRecord) -> Arc<Vec<TaskState>> {
     let states = rec
@@ -432,6 +425,27 @@ mod tests {
     use crate::task::{TaskRecord, now_ms};
     use crate::testing::TempDir;
 
+    /// Puts download `id` (target `f<id>` in `dir`) in the registry in `state`, on run 7,
+    /// after `adjust`; returns its target and part file paths.
+    fn put_download(
+        inner: &Inner,
+        dir: &TempDir,
+        id: u32,
+        state: State,
+        adjust: impl FnOnce(&mut TaskRecord),
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let mut cfg = TaskConfig::defaults(Action::Download, Version::Api9);
+        cfg.target = dir.join(format!("f{id}"));
+        let mut rec = TaskRecord::new(id, 1, "b", cfg, now_ms());
+        rec.state = state;
+        adjust(&mut rec);
+        let paths = (rec.config.target.clone(), rec.part_path());
+        let mut reg = inner.reg.lock();
+        reg.add(rec);
+        reg.tasks.get_mut(&id).unwrap().run = 7;
+        paths
+    }
+
     /// A part file that could not be synced is not resumed from: a running download fails
     /// (ERROR_FILE_ERROR), also when the report is about an earlier run it resumed from,
     /// and one being published is not completed; a paused one starts over when resumed; a
@@ -450,21 +464,17 @@ mod tests {
             (53, State::Completed, false, false),
             (54, State::Running, false, true),
         ] {
-            let mut cfg = TaskConfig::defaults(Action::Download, Version::Api9);
-            cfg.target = dir.join(format!("f{id}"));
-            targets.push(cfg.target.clone());
-            let mut rec = TaskRecord::new(id, 1, "b", cfg, now_ms());
-            rec.state = state;
-            rec.durable_offset = 1000;
-            rec.etag = "\"e\"".into();
-            std::fs::write(rec.part_path(), vec![7u8; 1000]).unwrap();
-            parts.push(rec.part_path());
+            let (target, part) = put_download(inner, &dir, id, state, |r| {
+                r.durable_offset = 1000;
+                r.etag = "\"e\"".into();
+            });
+            std::fs::write(&part, vec![7u8; 1000]).unwrap();
             let mut reg = inner.reg.lock();
-            reg.add(rec);
             let e = reg.tasks.get_mut(&id).unwrap();
-            e.run = 7;
             e.in_engine = in_engine;
             e.publishing = publishing;
+            targets.push(target);
+            parts.push(part);
         }
         let eio = || std::io::Error::from_raw_os_error(libc::EIO);
         // 51's report comes from run 6, which run 7 resumed from.
@@ -512,17 +522,10 @@ mod tests {
         let inner = &svc.inner;
         let mut targets = Vec::new();
         for (id, state) in [(41, State::Removed), (42, State::Running)] {
-            let mut cfg = TaskConfig::defaults(Action::Download, Version::Api9);
-            cfg.target = dir.join(format!("f{id}"));
-            std::fs::write(&cfg.target, b"published").unwrap();
-            targets.push(cfg.target.clone());
-            let mut rec = TaskRecord::new(id, 1, "b", cfg, now_ms());
-            rec.state = state;
-            let mut reg = inner.reg.lock();
-            reg.add(rec);
-            let e = reg.tasks.get_mut(&id).unwrap();
-            e.run = 7;
-            e.publishing = true;
+            let (target, _) = put_download(inner, &dir, id, state, |_| {});
+            std::fs::write(&target, b"published").unwrap();
+            inner.reg.lock().tasks.get_mut(&id).unwrap().publishing = true;
+            targets.push(target);
         }
         inner.published(Ticket { id: 41, run: 7 }, Ok(()));
         inner.published(Ticket { id: 42, run: 7 }, Ok(()));

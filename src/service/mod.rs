@@ -815,10 +815,15 @@ fn upload_plan(rec: &TaskRecord) -> UploadPlan {
 /// at once rather than queued: a task created on the same target right after must not lose
 /// its own part file to a deletion that ran late. (An unlink does not wait for the disk.)
 fn remove_part(p: &std::path::Path) {
+    remove_file_logged(p, "part file");
+}
+
+/// Deletes `p` (the `what` of a task); a missing one is fine, any other failure is logged.
+fn remove_file_logged(p: &std::path::Path, what: &str) {
     if let Err(e) = std::fs::remove_file(p)
         && e.kind() != std::io::ErrorKind::NotFound
     {
-        log::warn!("cannot delete part file {}: {e}", p.display());
+        log::warn!("cannot delete {what} {}: {e}", p.display());
     }
 }
 

@@ -370,8 +370,7 @@ impl Drop for AbandonOnPanic<'_> {
     }
 }
 
-fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes: &AtomicU64) {
-    let shared = conn; // `conn` names the locked connection inside the loop
+fn writer_loop(db: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes: &AtomicU64) {
     let mut checkpointed_at = 0u64;
     let _guard = AbandonOnPanic(queue);
     // Closed when the writer ends, however it ends.
@@ -395,7 +394,7 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes:
             }
         }
     }
-    let _close = CloseOnExit(conn);
+    let _close = CloseOnExit(db);
     let mut more = Vec::new();
     while let Some(first) = queue.pop() {
         if !first.is_urgent() {
@@ -430,7 +429,7 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes:
                 *m = None;
             }
         }
-        let guard = conn.lock();
+        let guard = db.lock();
         let Some(conn) = guard.as_ref() else {
             return;
         };
@@ -469,7 +468,7 @@ fn writer_loop(conn: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes:
         let now = writes.load(Ordering::Relaxed);
         if now - checkpointed_at >= CHECKPOINT_EVERY {
             checkpointed_at = now;
-            if let Some(c) = shared.lock().as_ref()
+            if let Some(c) = db.lock().as_ref()
                 && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             {
                 log::warn!("store: WAL checkpoint failed: {e}");
