@@ -134,7 +134,6 @@ fn decode_rows(s: &str) -> Vec<Vec<String>> {
 
 pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
     let g = &r.config;
-    let sizes: Vec<String> = r.progress.sizes.iter().map(|s| s.to_string()).collect();
     // Built once: the statement cache is keyed by this text, and rows are saved often.
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let params: Vec<String> = (1..=COLUMNS.split(',').count())
@@ -187,7 +186,7 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
         r.progress.index,
         r.progress.processed as i64,
         r.progress.total_processed as i64,
-        sizes.join(","),
+        encode_sizes(&r.progress.sizes),
         encode_pairs(&r.extras),
         r.etag,
         r.last_modified,
@@ -206,14 +205,55 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
         encode_rows(g.form.iter().map(|(k, v)| vec![k.clone(), v.clone()])),
         g.multipart,
         g.index,
-        encode_rows(
-            r.file_states
-                .iter()
-                .map(|f| vec![(f.reason as u8).to_string(), f.message.clone()])
-        ),
+        encode_file_states(&r.file_states),
         g.sha256,
     ])?;
     Ok(())
+}
+
+/// Saves a stored task's state and progress: the columns that change after its row is
+/// inserted (owner, config and ctime never do), so a save binds a third of the row and
+/// rewrites no index. False when there is no row to update.
+pub fn update_status(c: &Connection, r: &TaskRecord) -> rusqlite::Result<bool> {
+    const SQL: &str = "UPDATE tasks SET state = ?2, reason = ?3, mtime = ?4, tries = ?5,
+        mime_type = ?6, idx = ?7, processed = ?8, total_processed = ?9, sizes = ?10,
+        extras = ?11, etag = ?12, last_modified = ?13, durable_offset = ?14,
+        http_status = ?15, curl_code = ?16, detail = ?17, each_file_status = ?18
+        WHERE task_id = ?1";
+    let changed = c.prepare_cached(SQL)?.execute(params![
+        r.id,
+        r.state as u8,
+        r.reason as u8,
+        r.mtime as i64,
+        r.tries,
+        r.mime_type,
+        r.progress.index,
+        r.progress.processed as i64,
+        r.progress.total_processed as i64,
+        encode_sizes(&r.progress.sizes),
+        encode_pairs(&r.extras),
+        r.etag,
+        r.last_modified,
+        r.durable_offset as i64,
+        r.http_status,
+        r.curl_code,
+        r.detail,
+        encode_file_states(&r.file_states),
+    ])?;
+    Ok(changed > 0)
+}
+
+fn encode_sizes(sizes: &[i64]) -> String {
+    let sizes: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
+    sizes.join(",")
+}
+
+fn encode_file_states(states: &[FileState]) -> String {
+    encode_rows(
+        states
+            .iter()
+            .map(|f| vec![(f.reason as u8).to_string(), f.message.clone()]),
+    )
 }
 
 fn bad(what: &str, v: i64) -> rusqlite::Error {
@@ -291,7 +331,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         id: row.get("task_id")?,
         uid: row.get::<_, i64>("uid")? as u64,
         bundle: row.get("bundle")?,
-        config,
+        config: std::sync::Arc::new(config),
         state,
         reason: Reason::from_u8(reason).unwrap_or(Reason::OthersError),
         ctime: row.get::<_, i64>("ctime")? as u64,

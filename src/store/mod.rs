@@ -25,7 +25,7 @@ use std::time::Duration;
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
 enum Msg {
-    /// Insert or replace a task's row. Of several saves of one task in a batch with nothing
+    /// Write a task's state and progress (its whole row if it has none). Of several saves of one task in a batch with nothing
     /// else between them, only the last is written.
     Save(Box<TaskRecord>),
     /// Sync the part file, tell `Synced`, then save the row whose `durable_offset` it backs.
@@ -160,7 +160,7 @@ impl Drop for StoreOwner {
 }
 
 impl Store {
-    /// Queues an insert-or-replace of the whole task row.
+    /// Queues a write of the task's state and progress to its row.
     pub fn save(&self, rec: &TaskRecord) {
         self.send(Msg::Save(Box::new(rec.clone())));
     }
@@ -442,7 +442,14 @@ fn writer_loop(db: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes: &
         for m in batch.into_iter().flatten() {
             match m {
                 Msg::Save(rec) | Msg::Checkpoint(_, rec, _) => {
-                    if let Err(e) = codec::upsert(conn, &rec) {
+                    // A task's row exists from its create on; a record that has none yet
+                    // (a test's, say) is written whole.
+                    let saved = match codec::update_status(conn, &rec) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => codec::upsert(conn, &rec),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = saved {
                         log::error!("store: saving task {} failed: {e}", rec.id);
                     }
                 }
@@ -501,7 +508,7 @@ mod tests {
             id,
             uid: 20010001,
             bundle: "com.example".into(),
-            config,
+            config: config.into(),
             state: State::Paused,
             reason: Reason::UserOperation,
             ctime: 1,
@@ -589,6 +596,45 @@ mod tests {
         eprintln!("WAL after 4000 creates: {} KiB", wal / 1024);
         assert!(wal < 12 << 20, "WAL grew to {} KiB", wal / 1024);
         assert_eq!(store.load(4000).unwrap().durable_offset, 99);
+        drop(owner);
+    }
+
+    /// A save after the create rewrites only the state and progress columns, and what it
+    /// writes reads back whole; a record without a row is written whole.
+    #[test]
+    fn saves_update_the_status_of_an_existing_row() {
+        let dir = crate::testing::TempDir::new("store-status");
+        let (owner, _) = StoreOwner::open(dir.path()).unwrap();
+        let store = owner.store.clone();
+        store.creator().insert(&sample(1)).unwrap();
+        let mut r = sample(1);
+        r.state = State::Failed;
+        r.progress.state = State::Failed;
+        r.reason = Reason::ProtocolError;
+        r.mtime = 77;
+        r.tries = 1;
+        r.mime_type = "image/png".into();
+        r.progress.processed = 60;
+        r.progress.total_processed = 60;
+        r.progress.sizes = vec![100, 5];
+        r.extras = vec![("server".into(), "nginx".into())];
+        r.etag = "\"y\"".into();
+        r.last_modified = "Mon, 07 Dec 2026 01:00:00 GMT".into();
+        r.durable_offset = 60;
+        r.http_status = 500;
+        r.curl_code = 22;
+        r.detail = "HTTP 500".into();
+        r.file_states.clear();
+        let expected = r.clone();
+        // The config is not rewritten (it never changes after the create).
+        let mut other = (*r.config).clone();
+        other.url = "https://elsewhere/f".into();
+        r.config = other.into();
+        store.save(&r);
+        store.save(&sample(2));
+        assert!(store.flush());
+        assert_eq!(store.load(1).unwrap(), expected);
+        assert_eq!(store.load(2).unwrap(), sample(2));
         drop(owner);
     }
 
