@@ -206,8 +206,10 @@ impl Inner {
                     }
                 });
                 let sha256 = e.rec.config.sha256.clone();
+                // A body from memory leaves behind any part file an earlier run made.
+                let stale_part = e.launches > 1;
                 let queued = match self.publisher.lock().as_ref() {
-                    Some(p) => p.publish(body, part, target, sha256, done),
+                    Some(p) => p.publish(body, part, stale_part, target, sha256, done),
                     None => false,
                 };
                 if queued {

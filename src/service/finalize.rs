@@ -23,6 +23,8 @@ pub type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
 struct Job {
     body: Body,
     part: PathBuf,
+    /// An earlier run may have left a part file (this run's body is not in it).
+    stale_part: bool,
     target: PathBuf,
     /// Expected SHA-256 (lowercase hex) of the whole file; empty for none.
     sha256: String,
@@ -59,6 +61,7 @@ impl Publisher {
         &self,
         body: Body,
         part: PathBuf,
+        stale_part: bool,
         target: PathBuf,
         sha256: String,
         done: Done,
@@ -66,6 +69,7 @@ impl Publisher {
         let job = Job {
             body,
             part,
+            stale_part,
             target,
             sha256,
             done,
@@ -121,7 +125,10 @@ fn worker(queue: &WorkQueue<Job>, dirs: &DirSyncs) {
                         link_anonymous(&f, &j.target, &j.body, &j.part)?;
                         // A part file an earlier run left (its bytes were not kept) goes
                         // too; the task is live, so no other task downloads to this path.
-                        let _ = std::fs::remove_file(&j.part);
+                        // Not looked for otherwise: the unlink is a directory lookup.
+                        if j.stale_part {
+                            let _ = std::fs::remove_file(&j.part);
+                        }
                         Ok(())
                     }
                 }
@@ -430,6 +437,12 @@ mod tests {
             } else {
                 Body::Memory(text.into_bytes())
             };
+            // Files 6 and 10 come from memory after an earlier run left a part file, which
+            // must go.
+            let stale_part = i == 6 || i == 10;
+            if stale_part {
+                std::fs::write(&part, "an earlier run's bytes").unwrap();
+            }
             let tx = tx.clone();
             // File 3 carries a wrong digest and must not be published; file 4's target
             // appears before it is published (a body in memory) and must stay as it is.
@@ -442,7 +455,14 @@ mod tests {
                 String::new()
             };
             let done: Done = Box::new(move |r: io::Result<()>| tx.send((i, r.is_ok())).unwrap());
-            p.publish(body, part, dir.join(format!("{i}")), digest, done);
+            p.publish(
+                body,
+                part,
+                stale_part,
+                dir.join(format!("{i}")),
+                digest,
+                done,
+            );
         }
         p.shutdown();
         let mut got: Vec<(i32, bool)> = rx.try_iter().collect();
@@ -458,6 +478,7 @@ mod tests {
         assert!(!dir.join("3").exists());
         assert_eq!(std::fs::read_to_string(dir.join("7")).unwrap(), "file 7");
         assert_eq!(std::fs::read_to_string(dir.join("8")).unwrap(), "file 8");
+        assert_eq!(std::fs::read_to_string(dir.join("10")).unwrap(), "file 10");
         let parts = std::fs::read_dir(&dir)
             .unwrap()
             .filter(|e| {

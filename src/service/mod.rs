@@ -75,6 +75,9 @@ struct Entry {
     /// A sync of the part file failed: nothing in it is to be resumed from or checkpointed
     /// again. The next run starts the file over.
     part_bad: bool,
+    /// Runs begun in this process. A task read from the store counts as run once: a part
+    /// file of an earlier run may be on disk.
+    launches: u32,
 }
 
 impl Entry {
@@ -85,6 +88,7 @@ impl Entry {
             in_engine: false,
             publishing: false,
             part_bad: false,
+            launches: 1,
         }
     }
 }
@@ -448,7 +452,11 @@ impl Inner {
             *fg += 1
         }
         reg.ids.insert(rec.id);
+        let id = rec.id;
         reg.add(rec);
+        if let Some(e) = reg.tasks.get_mut(&id) {
+            e.launches = 0; // new: no part file of it exists yet
+        }
     }
 
     /// A fresh task id: u32, unused (reference C.13).
@@ -702,6 +710,7 @@ impl Inner {
             return;
         };
         e.run = run;
+        e.launches += 1;
         e.in_engine = true;
         e.part_bad = false; // its offset was reset: this run starts the part file over
         let (part, resume_from) = if e.rec.config.action == Action::Download {
