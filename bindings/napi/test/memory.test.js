@@ -39,5 +39,7 @@ test('memory is stable across rounds of created-and-dropped tasks', async (t) =>
   const peak = Math.max(...rounds.slice(half).map((r) => r.rss));
   t.diagnostic(`rss over the second half (${tasks} tasks): ${mb(from.rss)} -> ${mb(last.rss)} MB, peak ${mb(peak)} MB`);
   assert.ok(last.rss - from.rss < 2 * 1048576, `rss grew ${mb(last.rss - from.rss)} MB over ${tasks} tasks`);
-  assert.ok(peak - from.rss < 3 * 1048576, `rss peaked ${mb(peak - from.rss)} MB above round ${from.round}`);
+  // A healthy run's peak has been seen 3.3 MB above that round (malloc arenas of several
+  // threads breathe); the leak above reached 13 MB. 5 MiB tells the two apart without flaking.
+  assert.ok(peak - from.rss < 5 * 1048576, `rss peaked ${mb(peak - from.rss)} MB above round ${from.round}`);
 });
