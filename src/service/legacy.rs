@@ -76,6 +76,10 @@ impl Inner {
     /// creation, so a row that is still INITIALIZED after a crash is restored as WAITING. On
     /// success one handle on the task is already open in the event hub: the caller adopts
     /// it.
+    ///
+    /// The disk work runs between two short holds of the registry lock, with the task booked
+    /// in the first: a create's commit must not hold up every other task's reports (the
+    /// engine's above all), which all take that lock.
     fn admit(
         &self,
         client: &Client,
@@ -94,9 +98,7 @@ impl Inner {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let id = {
-            // The store's connection first, then the registry (the order everywhere).
-            let creator = self.store.creator();
+        let rec = {
             let mut reg = self.reg.lock();
             check(&reg)?;
             let rec = TaskRecord::new(
@@ -107,27 +109,33 @@ impl Inner {
                 now_ms(),
             );
             self.check_live_limit(&reg, &rec)?;
-            prepare()?;
-            // The caller may be killed the moment this returns: the row must be committed.
-            creator.insert(&rec).map_err(|e| {
+            self.reserve(&mut reg, &rec);
+            rec
+        };
+        // The caller may be killed the moment this returns: the row must be committed.
+        let stored = prepare().and_then(|()| {
+            self.store.creator().insert(&rec).map_err(|e| {
                 Error::new(
                     Code::Service,
                     format!("the task store could not save the task: {e}"),
                 )
-            })?;
-            drop(creator); // the rest needs no connection: let the writer commit meanwhile
-            let id = rec.id;
-            self.insert(&mut reg, rec);
-            // Started in the same step: from here the task exists (its row is committed),
-            // also if the service is shutting down meanwhile; it then runs at the next start.
-            self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
-            // The caller's handle counts from before the transfer starts, so that in poll
-            // mode no event of the task is dropped while the handle is being made (see
-            // EventHub::handle_opened).
-            self.hub.handle_opened(id);
-            self.schedule_locked(&mut reg);
-            id
-        };
+            })
+        });
+        let mut reg = self.reg.lock();
+        if let Err(e) = stored {
+            self.unreserve(&mut reg, &rec);
+            return Err(e);
+        }
+        let id = rec.id;
+        self.adopt(&mut reg, rec);
+        // Started in the same step: from here the task exists (its row is committed),
+        // also if the service is shutting down meanwhile; it then runs at the next start.
+        self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
+        // The caller's handle counts from before the transfer starts, so that in poll
+        // mode no event of the task is dropped while the handle is being made (see
+        // EventHub::handle_opened).
+        self.hub.handle_opened(id);
+        self.schedule_locked(&mut reg);
         Ok(id)
     }
 
@@ -200,5 +208,98 @@ pub fn legacy_info(rec: &TaskRecord) -> DownloadInfo {
         download_total_bytes: rec.progress.sizes.first().copied().unwrap_or(-1),
         description: rec.config.description.clone(),
         downloaded_bytes: rec.progress.processed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{CleartextPolicy, Sandbox};
+    use crate::service::{Service, ServiceOptions};
+    use crate::testing::TempDir;
+    use std::sync::Arc;
+
+    fn client(cache: &std::path::Path) -> Client {
+        Client::new(
+            20010001,
+            "com.example".into(),
+            false,
+            [PERMISSION_INTERNET.to_string()].into(),
+            Sandbox::new(cache, None, &[]).unwrap(),
+            CleartextPolicy {
+                base_permitted: true,
+                domains: Vec::new(),
+            },
+            None,
+        )
+    }
+
+    fn config(name: &str) -> DownloadConfigBuilder {
+        DownloadConfigBuilder {
+            // Nothing listens on port 1: the runs fail at once, only the creates matter.
+            url: Some("http://127.0.0.1:1/f".into()),
+            file_path: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Creates write their rows without the registry lock, with the task booked: of
+    /// concurrent creates for one target exactly one gets it, and a create that fails on the
+    /// disk gives its booking back (id, target, live count).
+    #[test]
+    fn creates_book_their_target_and_give_it_back_on_failure() {
+        let dir = TempDir::new("legacy-book");
+        std::fs::create_dir_all(dir.join("cache")).unwrap();
+        let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
+        let inner = svc.inner.clone();
+        let client = Arc::new(client(&dir.join("cache")));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (inner, client) = (inner.clone(), client.clone());
+                std::thread::spawn(move || {
+                    inner.create_legacy_download(&client, &config("same.bin"))
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        for r in &results {
+            if let Err(e) = r {
+                assert_eq!(e.code, Code::FilePath, "{}", e.detail);
+            }
+        }
+
+        // A booked target (its create is writing the row) is taken for other creates.
+        let cfg =
+            validate_legacy_download(&config("booked.bin"), &client.cleartext, &client.sandbox)
+                .unwrap();
+        let booked = TaskRecord::new(77, client.uid, &client.bundle, cfg, now_ms());
+        inner.reserve(&mut inner.reg.lock(), &booked);
+        let err = inner
+            .create_legacy_download(&client, &config("booked.bin"))
+            .unwrap_err();
+        assert_eq!(err.code, Code::FilePath, "{}", err.detail);
+        inner.unreserve(&mut inner.reg.lock(), &booked);
+
+        // "sub" is a file, so the target's directory cannot be made.
+        std::fs::write(dir.join("cache/sub"), "").unwrap();
+        let live = |inner: &Inner| inner.reg.lock().live.get(&client.uid).copied();
+        let ids = inner.reg.lock().ids.len();
+        let live_before = live(&inner);
+        let err = inner
+            .create_legacy_download(&client, &config("sub/x.bin"))
+            .unwrap_err();
+        assert_eq!(err.code, Code::FileIo, "{}", err.detail);
+        let reg = inner.reg.lock();
+        assert_eq!(reg.ids.len(), ids);
+        assert!(reg.creating.is_empty());
+        assert_eq!(reg.index.owner_of(&dir.join("cache/sub/x.bin")), None);
+        drop(reg);
+        assert_eq!(live(&inner), live_before);
+        for name in ["sub2/x.bin", "booked.bin"] {
+            inner
+                .create_legacy_download(&client, &config(name))
+                .unwrap();
+        }
     }
 }

@@ -102,6 +102,9 @@ struct Registry {
     ids: HashSet<TaskId>,
     /// Ids whose rows the last retention pass deleted; they stay in `ids` until the next.
     deleted: Vec<TaskId>,
+    /// Tasks being created: booked (id, target, live count) while their rows are written
+    /// without the lock, not yet in `tasks`, and not to be read back from the store.
+    creating: HashSet<TaskId>,
     /// Counts evictions from `tasks`; the latest ones, numbered, are in `recent_evictions`.
     /// A row read from the store without the lock is current unless its task was evicted
     /// meanwhile.
@@ -199,6 +202,7 @@ impl Service {
                 finished: VecDeque::new(),
                 ids: HashSet::new(),
                 deleted: Vec::new(),
+                creating: HashSet::new(),
                 evictions: 0,
                 recent_evictions: VecDeque::new(),
                 last_pass: 0,
@@ -354,7 +358,8 @@ impl Inner {
     fn lock_task(&self, client: &Client, id: TaskId) -> Result<RegistryGuard<'_>> {
         let mut reg = self.reg.lock();
         let mut tries = 0;
-        while !reg.tasks.contains_key(&id) && reg.ids.contains(&id) {
+        // A task still being created is not there yet (its create has not returned).
+        while !reg.tasks.contains_key(&id) && reg.ids.contains(&id) && !reg.creating.contains(&id) {
             // The store is read without the registry lock (it may be busy syncing a part
             // file, and the engine must not wait for that). If this very task was read back,
             // changed and evicted by another caller meanwhile, the row read may be older
@@ -376,6 +381,7 @@ impl Inner {
             if let Some(rec) = loaded
                 && !reg.tasks.contains_key(&id)
                 && reg.ids.contains(&id)
+                && !reg.creating.contains(&id)
             {
                 reg.add(rec);
                 reg.finished.push_back(id);
@@ -442,21 +448,42 @@ impl Inner {
         Ok(())
     }
 
-    /// Puts a new (already stored) task in the registry and counts it against its app's
-    /// live-task limit, which the caller has checked under the same lock.
-    fn insert(&self, reg: &mut Registry, rec: TaskRecord) {
-        let (bg, fg) = reg.live.entry(rec.uid).or_default();
-        if rec.config.mode == Mode::Background {
-            *bg += 1
-        } else {
-            *fg += 1
-        }
+    /// Books a task being created, before its row is written: its id, its target (for the
+    /// conflict check of other creates) and its place under its app's live-task limit,
+    /// which the caller has checked under the same lock. `adopt` or `unreserve` follows.
+    fn reserve(&self, reg: &mut Registry, rec: &TaskRecord) {
+        Self::count_live(reg, rec, true);
         reg.ids.insert(rec.id);
+        reg.creating.insert(rec.id);
+        reg.index.update(rec, None);
+    }
+
+    /// Undoes `reserve` for a task whose row could not be written.
+    fn unreserve(&self, reg: &mut Registry, rec: &TaskRecord) {
+        Self::count_live(reg, rec, false);
+        reg.ids.remove(&rec.id);
+        reg.creating.remove(&rec.id);
+        reg.index.remove(rec);
+    }
+
+    /// Puts a reserved task, now stored, in the registry.
+    fn adopt(&self, reg: &mut Registry, rec: TaskRecord) {
         let id = rec.id;
+        reg.creating.remove(&id);
         reg.add(rec);
         if let Some(e) = reg.tasks.get_mut(&id) {
             e.launches = 0; // new: no part file of it exists yet
         }
+    }
+
+    fn count_live(reg: &mut Registry, rec: &TaskRecord, add: bool) {
+        let (bg, fg) = reg.live.entry(rec.uid).or_default();
+        let c = if rec.config.mode == Mode::Background {
+            bg
+        } else {
+            fg
+        };
+        *c = if add { *c + 1 } else { c.saturating_sub(1) };
     }
 
     /// A fresh task id: u32, unused (reference C.13).

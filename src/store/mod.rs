@@ -181,8 +181,9 @@ impl Store {
     /// The connection, for committing the rows of new tasks on the calling thread: a create
     /// returns only once its task is stored, and a round trip through the writer thread cost
     /// more than the insert (two thread switches, and the wait for whatever batch was
-    /// running). Taken before the registry lock, so waiting for the writer's batch holds up
-    /// no one else. Later saves of the task are queued as usual and land after this.
+    /// running). Taken without the registry lock, so neither waiting for the writer's batch
+    /// nor the commit holds up anyone else. Later saves of the task are queued as usual and
+    /// land after this.
     pub fn creator(&self) -> Creator<'_> {
         Creator(self.conn.lock(), &self.writes)
     }
