@@ -16,4 +16,5 @@ pub mod store;
 pub mod task;
 #[cfg(test)]
 mod testing;
+mod threads;
 pub mod workqueue;

@@ -46,11 +46,10 @@ impl Publisher {
         let mut threads = Vec::new();
         for i in 0..THREADS {
             let (queue, dirs) = (queue.clone(), dirs.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("ohreq-publish-{i}"))
-                    .spawn(move || worker(&queue, &dirs))?,
-            );
+            threads.push(crate::threads::spawn_background(
+                format!("ohreq-publish-{i}"),
+                move || worker(&queue, &dirs),
+            )?);
         }
         Ok(Publisher { queue, threads })
     }

@@ -30,13 +30,11 @@ impl Inner {
         }
         reg.last_pass = now;
         let me = self.me.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ohreq-retention".into())
-            .spawn(move || {
-                if let Some(inner) = me.upgrade() {
-                    inner.retention_pass(now);
-                }
-            });
+        let spawned = crate::threads::spawn_background("ohreq-retention".into(), move || {
+            if let Some(inner) = me.upgrade() {
+                inner.retention_pass(now);
+            }
+        });
         match spawned {
             Ok(t) => *slot = Some(t), // the previous pass has finished: dropping it detaches nothing
             Err(e) => log::warn!("cannot start a retention pass: {e}"),

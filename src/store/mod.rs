@@ -129,10 +129,11 @@ impl StoreOwner {
         let conn = Arc::new(Mutex::new(Some(conn)));
         let writes = Arc::new(AtomicU64::new(0));
         let (q, c, w) = (queue.clone(), conn.clone(), writes.clone());
-        let thread = std::thread::Builder::new()
-            .name("ohreq-store".into())
-            .spawn(move || writer_loop(&c, &q, &w))
-            .map_err(|e| Error::new(Code::Service, format!("cannot start store thread: {e}")))?;
+        let thread =
+            crate::threads::spawn_background("ohreq-store".into(), move || writer_loop(&c, &q, &w))
+                .map_err(|e| {
+                    Error::new(Code::Service, format!("cannot start store thread: {e}"))
+                })?;
         Ok((
             StoreOwner {
                 store: Store {
