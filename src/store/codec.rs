@@ -4,7 +4,8 @@ use crate::config::{TaskConfig, UploadFile};
 use crate::task::{
     Action, FileState, Mode, Network, Progress, Reason, State, TaskId, TaskRecord, Version,
 };
-use rusqlite::{Connection, Row, params};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, Row, params_from_iter};
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -77,12 +78,37 @@ pub const V2_COLUMNS: [(&str, &str); 6] = [
     ("sha256", "TEXT NOT NULL DEFAULT ''"),
 ];
 
-const COLUMNS: &str = "task_id, uid, bundle, action, version, mode, url, title, description, method,
-    headers, data, target, network, metered, roaming, retry, redirect, background, precise,
-    overwrite, begins, ends, priority, token, proxy, connect_timeout, total_timeout, min_speed,
-    min_speed_duration, max_speed, certs_path, state, reason, ctime, mtime, tries, mime_type, idx, processed,
-    total_processed, sizes, extras, etag, last_modified, durable_offset, http_status, curl_code,
-    detail, file_specs, form_items, multipart, config_idx, each_file_status, sha256";
+/// The columns written once, when the task is created (who, what, when).
+const FIXED_COLUMNS: &str = "task_id, uid, bundle, action, version, mode, url, title, description,
+    method, headers, data, target, network, metered, roaming, retry, redirect, background,
+    precise, overwrite, begins, ends, priority, token, proxy, connect_timeout, total_timeout,
+    min_speed, min_speed_duration, max_speed, certs_path, ctime, file_specs, form_items,
+    multipart, config_idx, sha256";
+
+/// The columns every later save rewrites, in the order of `StatusRow::params`.
+const STATUS_COLUMNS: [&str; 17] = [
+    "state",
+    "reason",
+    "mtime",
+    "tries",
+    "mime_type",
+    "idx",
+    "processed",
+    "total_processed",
+    "sizes",
+    "extras",
+    "etag",
+    "last_modified",
+    "durable_offset",
+    "http_status",
+    "curl_code",
+    "detail",
+    "each_file_status",
+];
+
+/// Every column, for reading rows back.
+static COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{FIXED_COLUMNS}, {}", STATUS_COLUMNS.join(", ")));
 
 /// Header lists as `name:value` lines: names cannot hold ':' and values no newline.
 fn encode_pairs(pairs: &[(String, String)]) -> String {
@@ -132,68 +158,23 @@ fn decode_rows(s: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Writes the whole row of `r` (a new task's, or one the store does not have).
 pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
     let g = &r.config;
-    // Built once: the statement cache is keyed by this text, and rows are saved often.
+    // Built once: the statement cache is keyed by this text.
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let params: Vec<String> = (1..=COLUMNS.split(',').count())
             .map(|i| format!("?{i}"))
             .collect();
         format!(
-            "INSERT OR REPLACE INTO tasks ({COLUMNS}) VALUES ({})",
+            "INSERT OR REPLACE INTO tasks ({}) VALUES ({})",
+            *COLUMNS,
             params.join(", ")
         )
     });
-    c.prepare_cached(&SQL)?.execute(params![
-        r.id,
-        r.uid as i64,
-        r.bundle,
-        g.action as u8,
-        g.version as u8,
-        g.mode as u8,
-        g.url,
-        g.title,
-        g.description,
-        g.method,
+    let target = g.target.to_string_lossy();
+    let (headers, files, form) = (
         encode_pairs(&g.headers),
-        g.data,
-        g.target.to_string_lossy(),
-        g.network as u8,
-        g.metered,
-        g.roaming,
-        g.retry,
-        g.redirect,
-        g.background,
-        g.precise,
-        g.overwrite,
-        g.begins as i64,
-        g.ends,
-        g.priority,
-        g.token,
-        g.proxy,
-        g.connect_timeout_s as i64,
-        g.total_timeout_s as i64,
-        g.min_speed as i64,
-        g.min_speed_duration_s as i64,
-        g.max_speed as i64,
-        g.ca_file,
-        r.state as u8,
-        r.reason as u8,
-        r.ctime as i64,
-        r.mtime as i64,
-        r.tries,
-        r.mime_type,
-        r.progress.index,
-        r.progress.processed as i64,
-        r.progress.total_processed as i64,
-        encode_sizes(&r.progress.sizes),
-        encode_pairs(&r.extras),
-        r.etag,
-        r.last_modified,
-        r.durable_offset as i64,
-        r.http_status,
-        r.curl_code,
-        r.detail,
         encode_rows(g.files.iter().map(|f| {
             vec![
                 f.path.to_string_lossy().into_owned(),
@@ -203,11 +184,67 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
             ]
         })),
         encode_rows(g.form.iter().map(|(k, v)| vec![k.clone(), v.clone()])),
-        g.multipart,
-        g.index,
-        encode_file_states(&r.file_states),
-        g.sha256,
-    ])?;
+    );
+    let (uid, ctime) = (r.uid as i64, r.ctime as i64);
+    let (action, version, mode, network) = (
+        g.action as u8,
+        g.version as u8,
+        g.mode as u8,
+        g.network as u8,
+    );
+    let (begins, connect, total) = (
+        g.begins as i64,
+        g.connect_timeout_s as i64,
+        g.total_timeout_s as i64,
+    );
+    let (min_speed, min_speed_duration, max_speed) = (
+        g.min_speed as i64,
+        g.min_speed_duration_s as i64,
+        g.max_speed as i64,
+    );
+    let fixed: [&dyn ToSql; 38] = [
+        &r.id,
+        &uid,
+        &r.bundle,
+        &action,
+        &version,
+        &mode,
+        &g.url,
+        &g.title,
+        &g.description,
+        &g.method,
+        &headers,
+        &g.data,
+        &target,
+        &network,
+        &g.metered,
+        &g.roaming,
+        &g.retry,
+        &g.redirect,
+        &g.background,
+        &g.precise,
+        &g.overwrite,
+        &begins,
+        &g.ends,
+        &g.priority,
+        &g.token,
+        &g.proxy,
+        &connect,
+        &total,
+        &min_speed,
+        &min_speed_duration,
+        &max_speed,
+        &g.ca_file,
+        &ctime,
+        &files,
+        &form,
+        &g.multipart,
+        &g.index,
+        &g.sha256,
+    ];
+    let status = StatusRow::new(r);
+    c.prepare_cached(&SQL)?
+        .execute(params_from_iter(fixed.iter().chain(&status.params())))?;
     Ok(())
 }
 
@@ -215,32 +252,79 @@ pub fn upsert(c: &Connection, r: &TaskRecord) -> rusqlite::Result<()> {
 /// inserted (owner, config and ctime never do), so a save binds a third of the row and
 /// rewrites no index. False when there is no row to update.
 pub fn update_status(c: &Connection, r: &TaskRecord) -> rusqlite::Result<bool> {
-    const SQL: &str = "UPDATE tasks SET state = ?2, reason = ?3, mtime = ?4, tries = ?5,
-        mime_type = ?6, idx = ?7, processed = ?8, total_processed = ?9, sizes = ?10,
-        extras = ?11, etag = ?12, last_modified = ?13, durable_offset = ?14,
-        http_status = ?15, curl_code = ?16, detail = ?17, each_file_status = ?18
-        WHERE task_id = ?1";
-    let changed = c.prepare_cached(SQL)?.execute(params![
-        r.id,
-        r.state as u8,
-        r.reason as u8,
-        r.mtime as i64,
-        r.tries,
-        r.mime_type,
-        r.progress.index,
-        r.progress.processed as i64,
-        r.progress.total_processed as i64,
-        encode_sizes(&r.progress.sizes),
-        encode_pairs(&r.extras),
-        r.etag,
-        r.last_modified,
-        r.durable_offset as i64,
-        r.http_status,
-        r.curl_code,
-        r.detail,
-        encode_file_states(&r.file_states),
-    ])?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let sets: Vec<String> = STATUS_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, col)| format!("{col} = ?{}", i + 1))
+            .collect();
+        format!(
+            "UPDATE tasks SET {} WHERE task_id = ?{}",
+            sets.join(", "),
+            STATUS_COLUMNS.len() + 1
+        )
+    });
+    let status = StatusRow::new(r);
+    let id: [&dyn ToSql; 1] = [&r.id];
+    let changed = c
+        .prepare_cached(&SQL)?
+        .execute(params_from_iter(status.params().iter().chain(&id)))?;
     Ok(changed > 0)
+}
+
+/// The status columns of a record, converted for binding.
+struct StatusRow<'a> {
+    r: &'a TaskRecord,
+    state: u8,
+    reason: u8,
+    mtime: i64,
+    processed: i64,
+    total_processed: i64,
+    durable_offset: i64,
+    sizes: String,
+    extras: String,
+    file_states: String,
+}
+
+impl<'a> StatusRow<'a> {
+    fn new(r: &'a TaskRecord) -> StatusRow<'a> {
+        StatusRow {
+            r,
+            state: r.state as u8,
+            reason: r.reason as u8,
+            mtime: r.mtime as i64,
+            processed: r.progress.processed as i64,
+            total_processed: r.progress.total_processed as i64,
+            durable_offset: r.durable_offset as i64,
+            sizes: encode_sizes(&r.progress.sizes),
+            extras: encode_pairs(&r.extras),
+            file_states: encode_file_states(&r.file_states),
+        }
+    }
+
+    /// In the order of `STATUS_COLUMNS`.
+    fn params(&self) -> [&dyn ToSql; 17] {
+        let r = self.r;
+        [
+            &self.state,
+            &self.reason,
+            &self.mtime,
+            &r.tries,
+            &r.mime_type,
+            &r.progress.index,
+            &self.processed,
+            &self.total_processed,
+            &self.sizes,
+            &self.extras,
+            &r.etag,
+            &r.last_modified,
+            &self.durable_offset,
+            &r.http_status,
+            &r.curl_code,
+            &r.detail,
+            &self.file_states,
+        ]
+    }
 }
 
 fn encode_sizes(sizes: &[i64]) -> String {
@@ -371,7 +455,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
 
 /// One stored task; `None` when there is no such row or it no longer decodes.
 pub fn load_one(c: &Connection, id: TaskId) -> rusqlite::Result<Option<TaskRecord>> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = ?1"))?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {} FROM tasks WHERE task_id = ?1",
+        *COLUMNS
+    ))?;
     let mut rows = stmt.query_map([id], from_row)?;
     match rows.next() {
         Some(Ok(t)) => Ok(Some(t)),
@@ -386,7 +473,8 @@ pub fn load_one(c: &Connection, id: TaskId) -> rusqlite::Result<Option<TaskRecor
 /// Every stored task, oldest first. Rows that no longer decode are logged and skipped.
 pub fn load_all(c: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
     let mut stmt = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM tasks ORDER BY ctime, task_id"
+        "SELECT {} FROM tasks ORDER BY ctime, task_id",
+        *COLUMNS
     ))?;
     let rows = stmt.query_map([], from_row)?;
     let mut out = Vec::new();
