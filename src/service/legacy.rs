@@ -79,12 +79,14 @@ impl Inner {
     ///
     /// The disk work runs between two short holds of the registry lock, with the task booked
     /// in the first: a create's commit must not hold up every other task's reports (the
-    /// engine's above all), which all take that lock.
+    /// engine's above all), which all take that lock. A check that fails while other creates
+    /// are in flight is made once more after they end, since one may give back what this
+    /// one needs; a lookup of a booked task waits for its create the same way.
     fn admit(
         &self,
         client: &Client,
         mut cfg: TaskConfig,
-        check: impl FnOnce(&super::Registry) -> Result<()>,
+        check: impl Fn(&super::Registry) -> Result<()>,
         prepare: impl FnOnce() -> Result<()>,
     ) -> Result<TaskId> {
         if !client.has(PERMISSION_INTERNET) {
@@ -100,7 +102,20 @@ impl Inner {
             .unwrap_or_default();
         let rec = {
             let mut reg = self.reg.lock();
-            check(&reg)?;
+            let mut waited = false;
+            loop {
+                match check(&reg).and_then(|()| self.check_live_limit(&reg, client.uid, cfg.mode)) {
+                    Ok(()) => break,
+                    // A create in flight may give back what this one needs (its target, a
+                    // place under the limit): judge again once those have ended.
+                    Err(_) if !waited && !reg.creating.is_empty() => {
+                        let pending: Vec<TaskId> = reg.creating.iter().copied().collect();
+                        reg = self.reg.wait_for_creates(reg, &pending);
+                        waited = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             let rec = TaskRecord::new(
                 Self::new_task_id(&reg),
                 client.uid,
@@ -108,24 +123,23 @@ impl Inner {
                 cfg,
                 now_ms(),
             );
-            self.check_live_limit(&reg, &rec)?;
             self.reserve(&mut reg, &rec);
             rec
         };
+        let booking = Booking {
+            inner: self,
+            rec: &rec,
+        };
         // The caller may be killed the moment this returns: the row must be committed.
-        let stored = prepare().and_then(|()| {
-            self.store.creator().insert(&rec).map_err(|e| {
-                Error::new(
-                    Code::Service,
-                    format!("the task store could not save the task: {e}"),
-                )
-            })
-        });
+        prepare()?;
+        self.store.creator().insert(&rec).map_err(|e| {
+            Error::new(
+                Code::Service,
+                format!("the task store could not save the task: {e}"),
+            )
+        })?;
+        std::mem::forget(booking);
         let mut reg = self.reg.lock();
-        if let Err(e) = stored {
-            self.unreserve(&mut reg, &rec);
-            return Err(e);
-        }
         let id = rec.id;
         self.adopt(&mut reg, rec);
         // Started in the same step: from here the task exists (its row is committed),
@@ -147,6 +161,20 @@ impl Inner {
             ));
         }
         Ok(self.record(client, id)?.mime_type)
+    }
+}
+
+/// A task booked by `admit` while its row is written; gives the booking back if the create
+/// ends any other way than adopting the task (an error, or a panic).
+struct Booking<'a> {
+    inner: &'a Inner,
+    rec: &'a TaskRecord,
+}
+
+impl Drop for Booking<'_> {
+    fn drop(&mut self) {
+        let mut reg = self.inner.reg.lock();
+        self.inner.unreserve(&mut reg, self.rec);
     }
 }
 
@@ -244,8 +272,9 @@ mod tests {
     }
 
     /// Creates write their rows without the registry lock, with the task booked: of
-    /// concurrent creates for one target exactly one gets it, and a create that fails on the
-    /// disk gives its booking back (id, target, live count).
+    /// concurrent creates for one target exactly one gets it, a create or a lookup that
+    /// meets a booking waits for its create to end, and a create that fails on the disk
+    /// gives its booking back (id, target, live count).
     #[test]
     fn creates_book_their_target_and_give_it_back_on_failure() {
         let dir = TempDir::new("legacy-book");
@@ -269,17 +298,53 @@ mod tests {
             }
         }
 
-        // A booked target (its create is writing the row) is taken for other creates.
-        let cfg =
-            validate_legacy_download(&config("booked.bin"), &client.cleartext, &client.sandbox)
+        // A create that meets a booked target (its create is writing the row) waits for
+        // that create: taken if it succeeds, free if it gives the booking back.
+        let booked = |name: &str, id| {
+            let cfg = validate_legacy_download(&config(name), &client.cleartext, &client.sandbox)
                 .unwrap();
-        let booked = TaskRecord::new(77, client.uid, &client.bundle, cfg, now_ms());
-        inner.reserve(&mut inner.reg.lock(), &booked);
-        let err = inner
-            .create_legacy_download(&client, &config("booked.bin"))
-            .unwrap_err();
-        assert_eq!(err.code, Code::FilePath, "{}", err.detail);
-        inner.unreserve(&mut inner.reg.lock(), &booked);
+            let rec = TaskRecord::new(id, client.uid, &client.bundle, cfg, now_ms());
+            inner.reserve(&mut inner.reg.lock(), &rec);
+            rec
+        };
+        for (name, id, adopted) in [("given-back.bin", 77, false), ("adopted.bin", 78, true)] {
+            let rec = booked(name, id);
+            let ends = {
+                let inner = inner.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    let mut reg = inner.reg.lock();
+                    if adopted {
+                        inner.adopt(&mut reg, rec);
+                    } else {
+                        inner.unreserve(&mut reg, &rec);
+                    }
+                })
+            };
+            let got = inner.create_legacy_download(&client, &config(name));
+            ends.join().unwrap();
+            match got {
+                Ok(_) => assert!(!adopted, "{name}: created over a task that exists"),
+                Err(e) => {
+                    assert!(adopted, "{name}: {}", e.detail);
+                    assert_eq!(e.code, Code::FilePath, "{}", e.detail);
+                }
+            }
+        }
+
+        // A task found (by a search, say) while its create writes the row is there once the
+        // create ends.
+        let rec = booked("found.bin", 79);
+        inner.store.creator().insert(&rec).unwrap();
+        let adopt = {
+            let inner = inner.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                inner.adopt(&mut inner.reg.lock(), rec);
+            })
+        };
+        assert_eq!(inner.record(&client, 79).unwrap().id, 79);
+        adopt.join().unwrap();
 
         // "sub" is a file, so the target's directory cannot be made.
         std::fs::write(dir.join("cache/sub"), "").unwrap();
@@ -296,10 +361,8 @@ mod tests {
         assert_eq!(reg.index.owner_of(&dir.join("cache/sub/x.bin")), None);
         drop(reg);
         assert_eq!(live(&inner), live_before);
-        for name in ["sub2/x.bin", "booked.bin"] {
-            inner
-                .create_legacy_download(&client, &config(name))
-                .unwrap();
-        }
+        inner
+            .create_legacy_download(&client, &config("sub2/x.bin"))
+            .unwrap();
     }
 }

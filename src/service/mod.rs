@@ -124,15 +124,51 @@ struct Registry {
 /// yields the CPU while it spins, and with five threads taking this lock on two cores those
 /// yields were thousands of extra context switches. A panic while it is held leaves the
 /// registry as the panicking call left it (as parking_lot would).
-struct RegistryLock(std::sync::Mutex<Registry>);
+struct RegistryLock {
+    mutex: std::sync::Mutex<Registry>,
+    /// Signalled when a create ends: its task adopted or its booking given back.
+    create_ended: std::sync::Condvar,
+}
 
 type RegistryGuard<'a> = std::sync::MutexGuard<'a, Registry>;
 
+/// How long a call waits for a create in flight (one row commit, normally).
+const CREATE_WAIT: Duration = Duration::from_secs(5);
+
 impl RegistryLock {
+    fn new(reg: Registry) -> RegistryLock {
+        RegistryLock {
+            mutex: std::sync::Mutex::new(reg),
+            create_ended: std::sync::Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> RegistryGuard<'_> {
-        self.0
+        self.mutex
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits, with the lock released meanwhile, until none of `ids` is being created (or
+    /// `CREATE_WAIT` has passed).
+    fn wait_for_creates<'a>(
+        &'a self,
+        mut reg: RegistryGuard<'a>,
+        ids: &[TaskId],
+    ) -> RegistryGuard<'a> {
+        let deadline = std::time::Instant::now() + CREATE_WAIT;
+        while ids.iter().any(|id| reg.creating.contains(id)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            reg = self
+                .create_ended
+                .wait_timeout(reg, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        reg
     }
 }
 
@@ -197,7 +233,7 @@ impl Service {
         })?);
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
-            reg: RegistryLock(std::sync::Mutex::new(Registry {
+            reg: RegistryLock::new(Registry {
                 tasks: HashMap::new(),
                 finished: VecDeque::new(),
                 ids: HashSet::new(),
@@ -211,7 +247,7 @@ impl Service {
                 next_run: 1,
                 live: HashMap::new(),
                 index: index::TaskIndex::default(),
-            })),
+            }),
             hub: hub.clone(),
             store: owner.store.clone(),
             engine: Mutex::new(None),
@@ -357,9 +393,13 @@ impl Inner {
     /// permission. Others' tasks are "not found" (21900006), as in the reference.
     fn lock_task(&self, client: &Client, id: TaskId) -> Result<RegistryGuard<'_>> {
         let mut reg = self.reg.lock();
+        // A task being created is there once its create ends (a search may already have
+        // found its row).
+        if reg.creating.contains(&id) {
+            reg = self.reg.wait_for_creates(reg, &[id]);
+        }
         let mut tries = 0;
-        // A task still being created is not there yet (its create has not returned).
-        while !reg.tasks.contains_key(&id) && reg.ids.contains(&id) && !reg.creating.contains(&id) {
+        while !reg.tasks.contains_key(&id) && Self::stored_not_booked(&reg, id) {
             // The store is read without the registry lock (it may be busy syncing a part
             // file, and the engine must not wait for that). If this very task was read back,
             // changed and evicted by another caller meanwhile, the row read may be older
@@ -380,8 +420,7 @@ impl Inner {
             }
             if let Some(rec) = loaded
                 && !reg.tasks.contains_key(&id)
-                && reg.ids.contains(&id)
-                && !reg.creating.contains(&id)
+                && Self::stored_not_booked(&reg, id)
             {
                 reg.add(rec);
                 reg.finished.push_back(id);
@@ -400,6 +439,12 @@ impl Inner {
                 format!("task {id} not found"),
             )),
         }
+    }
+
+    /// Whether task `id` has a row that may be read back into memory: not one being created,
+    /// nor one whose deletion the last retention pass queued.
+    fn stored_not_booked(reg: &Registry, id: TaskId) -> bool {
+        reg.ids.contains(&id) && !reg.creating.contains(&id) && !reg.deleted.contains(&id)
     }
 
     /// A copy of a task's record, if the client may see it.
@@ -433,16 +478,16 @@ impl Inner {
     }
 
     /// 21900004 when the app already has as many live tasks of this mode as allowed.
-    fn check_live_limit(&self, reg: &Registry, rec: &TaskRecord) -> Result<()> {
-        let (bg, fg) = reg.live.get(&rec.uid).copied().unwrap_or_default();
-        let (count, limit) = match rec.config.mode {
+    fn check_live_limit(&self, reg: &Registry, uid: u64, mode: Mode) -> Result<()> {
+        let (bg, fg) = reg.live.get(&uid).copied().unwrap_or_default();
+        let (count, limit) = match mode {
             Mode::Background => (bg, MAX_BACKGROUND_TASKS),
             Mode::Foreground => (fg, MAX_FOREGROUND_TASKS),
         };
         if count >= limit {
             return Err(Error::new(
                 Code::TaskQueueFull,
-                format!("app {} already has {limit} live tasks", rec.uid),
+                format!("app {uid} already has {limit} live tasks"),
             ));
         }
         Ok(())
@@ -464,6 +509,7 @@ impl Inner {
         reg.ids.remove(&rec.id);
         reg.creating.remove(&rec.id);
         reg.index.remove(rec);
+        self.reg.create_ended.notify_all();
     }
 
     /// Puts a reserved task, now stored, in the registry.
@@ -474,6 +520,7 @@ impl Inner {
         if let Some(e) = reg.tasks.get_mut(&id) {
             e.launches = 0; // new: no part file of it exists yet
         }
+        self.reg.create_ended.notify_all();
     }
 
     fn count_live(reg: &mut Registry, rec: &TaskRecord, add: bool) {

@@ -78,7 +78,13 @@ impl Inner {
                 Some(_) => {}
                 // A row of a task that was read back, changed and evicted while the pass
                 // read the store may describe an older state: leave it to the next pass.
-                None if reg.evicted_since(seen, x.id) || !reg.ids.contains(&x.id) => continue,
+                // A task being created is not expired, whatever its row says.
+                None if reg.evicted_since(seen, x.id)
+                    || !reg.ids.contains(&x.id)
+                    || reg.creating.contains(&x.id) =>
+                {
+                    continue;
+                }
                 None => {}
             }
             if let Some(e) = reg.take(x.id)
@@ -116,8 +122,12 @@ impl Inner {
 /// The part file an expired download may have left (paused, stopped or never started ones
 /// keep theirs), unless a live task is downloading to the same target now.
 fn leftover_part(reg: &Registry, x: &Expired) -> Option<std::path::PathBuf> {
+    // Removed and failed tasks delete their part files, but a kill can come first.
     if x.action != Action::Download
-        || !matches!(x.state, State::Paused | State::Stopped | State::Initialized)
+        || !matches!(
+            x.state,
+            State::Paused | State::Stopped | State::Initialized | State::Removed | State::Failed
+        )
     {
         return None;
     }

@@ -211,8 +211,9 @@ impl Store {
 
     /// Runs `f` on the writer thread after everything queued before it and returns its
     /// answer, so a read sees every write queued so far. `None` once the writer has stopped.
-    /// Never call this (or `flush`) holding the service's registry lock: a create holds the
-    /// connection while it waits for that lock, and the writer needs the connection.
+    /// Do not call this (or `flush`) holding the service's registry lock: the writer may be
+    /// syncing part files or committing a large batch, and every task's reports wait on
+    /// that lock meanwhile.
     fn ask<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> T + Send + 'static,
@@ -486,7 +487,8 @@ fn writer_loop(db: &Mutex<Option<Connection>>, queue: &WorkQueue<Msg>, writes: &
 
 /// Copies the WAL into the database, then starts the WAL over with a write of its own:
 /// the first commit after a complete checkpoint rewinds the WAL and fsyncs its new header,
-/// and that must not be a create's commit (it holds the registry lock meanwhile).
+/// and that must not be a create's commit (the caller waits for it, and other creates and
+/// the writer wait for the connection).
 fn checkpoint_wal(c: &Connection) {
     if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
         log::warn!("store: WAL checkpoint failed: {e}");
