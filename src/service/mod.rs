@@ -179,6 +179,13 @@ impl Registry {
         self.tasks.insert(rec.id, Entry::new(rec));
     }
 
+    /// Counts a task of app `uid` in or out of its live tasks (the per-app limit).
+    fn count_live(&mut self, uid: u64, mode: Mode, add: bool) {
+        let (bg, fg) = self.live.entry(uid).or_default();
+        let c = if mode == Mode::Background { bg } else { fg };
+        *c = if add { *c + 1 } else { c.saturating_sub(1) };
+    }
+
     /// Takes a task out of memory.
     fn take(&mut self, id: TaskId) -> Option<Entry> {
         let e = self.tasks.remove(&id)?;
@@ -497,7 +504,7 @@ impl Inner {
     /// conflict check of other creates) and its place under its app's live-task limit,
     /// which the caller has checked under the same lock. `adopt` or `unreserve` follows.
     fn reserve(&self, reg: &mut Registry, rec: &TaskRecord) {
-        Self::count_live(reg, rec, true);
+        reg.count_live(rec.uid, rec.config.mode, true);
         reg.ids.insert(rec.id);
         reg.creating.insert(rec.id);
         reg.index.update(rec, None);
@@ -505,7 +512,7 @@ impl Inner {
 
     /// Undoes `reserve` for a task whose row could not be written.
     fn unreserve(&self, reg: &mut Registry, rec: &TaskRecord) {
-        Self::count_live(reg, rec, false);
+        reg.count_live(rec.uid, rec.config.mode, false);
         reg.ids.remove(&rec.id);
         reg.creating.remove(&rec.id);
         reg.index.remove(rec);
@@ -521,16 +528,6 @@ impl Inner {
             e.launches = 0; // new: no part file of it exists yet
         }
         self.reg.create_ended.notify_all();
-    }
-
-    fn count_live(reg: &mut Registry, rec: &TaskRecord, add: bool) {
-        let (bg, fg) = reg.live.entry(rec.uid).or_default();
-        let c = if rec.config.mode == Mode::Background {
-            bg
-        } else {
-            fg
-        };
-        *c = if add { *c + 1 } else { c.saturating_sub(1) };
     }
 
     /// A fresh task id: u32, unused (reference C.13).
@@ -570,10 +567,7 @@ impl Inner {
         let (uid, mode) = (e.rec.uid, e.rec.config.mode);
         if was_live && state.is_final() {
             reg.finished.push_back(id);
-            if let Some((bg, fg)) = reg.live.get_mut(&uid) {
-                let c = if mode == Mode::Background { bg } else { fg };
-                *c = c.saturating_sub(1);
-            }
+            reg.count_live(uid, mode, false);
         }
     }
 
@@ -652,12 +646,7 @@ impl Inner {
             e.rec.tries = 0;
             let (uid, mode) = (e.rec.uid, e.rec.config.mode);
             if was_final {
-                let (bg, fg) = reg.live.entry(uid).or_default();
-                if mode == Mode::Background {
-                    *bg += 1
-                } else {
-                    *fg += 1
-                }
+                reg.count_live(uid, mode, true);
             }
             self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
         }

@@ -2,7 +2,7 @@
 //! transfers are re-queued and resume from their last durable checkpoint.
 
 use super::Inner;
-use crate::task::{Mode, Reason, State, TaskRecord, Version};
+use crate::task::{Reason, State, TaskRecord, Version};
 
 impl Inner {
     pub(super) fn restore(&self, tasks: Vec<TaskRecord>) {
@@ -29,12 +29,7 @@ impl Inner {
             if rec.state.is_final() {
                 continue; // finished tasks stay in the store until asked for
             }
-            let (bg, fg) = reg.live.entry(rec.uid).or_default();
-            if rec.config.mode == Mode::Background {
-                *bg += 1
-            } else {
-                *fg += 1
-            }
+            reg.count_live(rec.uid, rec.config.mode, true);
             log::info!("restored task {} in state {:?}", rec.id, rec.state);
             reg.add(rec);
         }

@@ -4,7 +4,7 @@
 
 use super::{Inner, Registry, remove_part};
 use crate::store::Expired;
-use crate::task::{Action, Mode, State, now_ms, part_path_of};
+use crate::task::{Action, State, now_ms, part_path_of};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -89,14 +89,8 @@ impl Inner {
             }
             if let Some(e) = reg.take(x.id)
                 && !e.rec.state.is_final()
-                && let Some((bg, fg)) = reg.live.get_mut(&e.rec.uid)
             {
-                let c = if e.rec.config.mode == Mode::Background {
-                    bg
-                } else {
-                    fg
-                };
-                *c = c.saturating_sub(1);
+                reg.count_live(e.rec.uid, e.rec.config.mode, false);
             }
             reg.deleted.push(x.id);
             self.store.delete(x.id);
