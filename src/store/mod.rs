@@ -25,8 +25,8 @@ use std::time::Duration;
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
 enum Msg {
-    /// Write a task's state and progress (its whole row if it has none). Of several saves of one task in a batch with nothing
-    /// else between them, only the last is written.
+    /// Write a task's state and progress (its whole row if it has none). Of several saves
+    /// of one task in a batch with nothing else between them, only the last is written.
     Save(Box<TaskRecord>),
     /// Sync the part file, tell `Synced`, then save the row whose `durable_offset` it backs.
     Checkpoint(Option<Arc<File>>, Box<TaskRecord>, Option<Synced>),
