@@ -16,8 +16,7 @@ impl Inner {
     /// `request.download` / `downloadFile`: checks the config (401), the target (13400002 if
     /// it exists or another live task owns it; 13400001 if it cannot be created), INTERNET
     /// (201) and the app's task limit (21900004), then creates the task and starts it.
-    /// Nothing on disk changes unless the task is created. A part file that no live task
-    /// owns (one a killed process left, say) is replaced by the task's own download.
+    /// Nothing on disk changes unless the task is created.
     pub fn create_legacy_download(
         &self,
         client: &Client,
@@ -68,13 +67,12 @@ impl Inner {
         let resolver: Option<UriResolver<'_>> =
             client.resolver.as_deref().map(|r| r as UriResolver<'_>);
         let cfg = validate_legacy_upload(b, &client.cleartext, &client.sandbox, resolver)?;
-        self.admit(client, cfg, |_| Ok(()), || Ok(false))
+        self.admit(client, cfg, |_| Ok(()), || Ok(()))
     }
 
     /// The common tail of every create: INTERNET, conflicts (`check`, under the registry
-    /// lock), the live-task limit, `prepare` (the only step that touches the disk; it says
-    /// whether a part file of an earlier run lies at the target), then the task's row is
-    /// committed and the task started. A legacy task is started as part of its
+    /// lock), the live-task limit, `prepare` (the only step that touches the disk), then the
+    /// task's row is committed and the task started. A legacy task is started as part of its
     /// creation, so a row that is still INITIALIZED after a crash is restored as WAITING. On
     /// success one handle on the task is already open in the event hub: the caller adopts
     /// it.
@@ -89,7 +87,7 @@ impl Inner {
         client: &Client,
         mut cfg: TaskConfig,
         check: impl Fn(&super::Registry) -> Result<()>,
-        prepare: impl FnOnce() -> Result<bool>,
+        prepare: impl FnOnce() -> Result<()>,
     ) -> Result<TaskId> {
         if !client.has(PERMISSION_INTERNET) {
             return Err(Error::new(
@@ -133,7 +131,7 @@ impl Inner {
             rec: &rec,
         };
         // The caller may be killed the moment this returns: the row must be committed.
-        let leftover_part = prepare()?;
+        prepare()?;
         self.store.creator().insert(&rec).map_err(|e| {
             Error::new(
                 Code::Service,
@@ -143,7 +141,7 @@ impl Inner {
         std::mem::forget(booking);
         let mut reg = self.reg.lock();
         let id = rec.id;
-        self.adopt(&mut reg, rec, leftover_part);
+        self.adopt(&mut reg, rec);
         // Started in the same step: from here the task exists (its row is committed),
         // also if the service is shutting down meanwhile; it then runs at the next start.
         self.set_state(&mut reg, id, State::Waiting, Reason::RunningTaskMeetLimits);
@@ -183,10 +181,8 @@ impl Drop for Booking<'_> {
 /// Creates the target's directories and checks that files can be created there: the target
 /// is known to be writable before the task exists (13400001 otherwise). The part file itself
 /// is made when bytes first go to disk: a file creation on the caller's thread for every
-/// task was most of the cost of starting many small downloads. Says whether a part file is
-/// already there: the target is booked, so no live task owns it and the new task's download
-/// replaces it (a body kept in memory never opens it, so it must be told to remove it).
-fn prepare_dir(target: &std::path::Path) -> Result<bool> {
+/// task was most of the cost of starting many small downloads.
+fn prepare_dir(target: &std::path::Path) -> Result<()> {
     let io = |what: &str, e: std::io::Error| {
         Error::new(
             Code::FileIo,
@@ -194,7 +190,7 @@ fn prepare_dir(target: &std::path::Path) -> Result<bool> {
         )
     };
     let Some(dir) = target.parent() else {
-        return Ok(false);
+        return Ok(());
     };
     if !dir.is_dir() {
         std::fs::create_dir_all(dir).map_err(|e| io("create the directory", e))?;
@@ -215,7 +211,7 @@ fn prepare_dir(target: &std::path::Path) -> Result<bool> {
             std::io::Error::last_os_error(),
         ));
     }
-    Ok(crate::task::part_path_of(target).symlink_metadata().is_ok())
+    Ok(())
 }
 
 /// The legacy `DownloadInfo` of a task (reference C.14).
@@ -319,7 +315,7 @@ mod tests {
                     std::thread::sleep(std::time::Duration::from_millis(100));
                     let mut reg = inner.reg.lock();
                     if adopted {
-                        inner.adopt(&mut reg, rec, false);
+                        inner.adopt(&mut reg, rec);
                     } else {
                         inner.unreserve(&mut reg, &rec);
                     }
@@ -344,7 +340,7 @@ mod tests {
             let inner = inner.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(100));
-                inner.adopt(&mut inner.reg.lock(), rec, false);
+                inner.adopt(&mut inner.reg.lock(), rec);
             })
         };
         assert_eq!(inner.record(&client, 79).unwrap().id, 79);

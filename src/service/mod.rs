@@ -76,7 +76,7 @@ struct Entry {
     /// again. The next run starts the file over.
     part_bad: bool,
     /// Runs begun in this process. A task read from the store counts as run once: a part
-    /// file of an earlier run may be on disk. So does a new task that found one at its target.
+    /// file of an earlier run may be on disk.
     launches: u32,
 }
 
@@ -519,15 +519,13 @@ impl Inner {
         self.reg.create_ended.notify_all();
     }
 
-    /// Puts a reserved task, now stored, in the registry. `leftover_part`: a part file of an
-    /// earlier run (of no live task) lies at its target.
-    fn adopt(&self, reg: &mut Registry, rec: TaskRecord, leftover_part: bool) {
+    /// Puts a reserved task, now stored, in the registry.
+    fn adopt(&self, reg: &mut Registry, rec: TaskRecord) {
         let id = rec.id;
         reg.creating.remove(&id);
         reg.add(rec);
         if let Some(e) = reg.tasks.get_mut(&id) {
-            // Counted as run once, like a task read from the store, if a part file is there.
-            e.launches = u32::from(leftover_part);
+            e.launches = 0; // new: no part file of it exists yet
         }
         self.reg.create_ended.notify_all();
     }
