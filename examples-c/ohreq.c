@@ -88,6 +88,21 @@ static int parse_headers(const char **raw, int n, char names[][256], const char 
     return 0;
 }
 
+/* Makes a private data dir for one run (no --state) into data. Nothing can resume from it
+ * (its name is random and it is removed at the end), so it goes to memory-backed /dev/shm
+ * when there is one: the store's writes, its closing sync and the removal then cost no disk
+ * work. Otherwise $TMPDIR, else /tmp. 0 on success. */
+static int make_temp_state(char *data, size_t cap) {
+    const char *bases[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        if (!bases[i] || !*bases[i]) continue;
+        snprintf(data, cap, "%s/ohreq-cli-XXXXXX", bases[i]);
+        if (mkdtemp(data)) return 0;
+    }
+    perror("mkdtemp");
+    return -1;
+}
+
 /* Removes a private data dir the CLI made for one run (no --state). */
 static void remove_state_dir(const char *data) {
     const char *files[] = {"ohreq.db", "ohreq.db-wal", "ohreq.db-shm", "ohreq.lock"};
@@ -209,11 +224,7 @@ static int cmd_get(int argc, char **argv) {
     }
     int temp_state = state == NULL;
     if (temp_state) {
-        snprintf(data, sizeof data, "%s/ohreq-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        if (!mkdtemp(data)) {
-            perror("mkdtemp");
-            return 2;
-        }
+        if (make_temp_state(data, sizeof data) != 0) return 2;
     } else {
         if ((mkdir(state, 0755) != 0 && errno != EEXIST) || !realpath(state, data)) {
             perror(state);
@@ -460,11 +471,7 @@ static int cmd_upload(int argc, char **argv) {
     if (parse_headers(headers, n_headers, hnames, hvalues) != 0) return 2;
 
     char data[PATH_MAX], err[512];
-    snprintf(data, sizeof data, "%s/ohreq-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(data)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    if (make_temp_state(data, sizeof data) != 0) return 2;
     ohreq_service_options *so = ohreq_service_options_new();
     ohreq_service *svc = NULL;
     ohreq_code rc = ohreq_service_options_set_data_dir(so, data);
