@@ -86,10 +86,12 @@ test-valgrind: $(TEST_BINS)
 test-node: $(BUILD)/ohreq.node
 	timeout 900 node --test bindings/napi/test/
 
-demo: all
+# The demo and the benchmarks need the library, the testserver and the CLI only (not the
+# Node addon, whose headers a fresh machine lacks until `make deps`).
+demo: deps lib $(BUILD)/ohreq
 	@sh examples-c/demo.sh
 
-bench: all
+bench: lib $(BUILD)/ohreq
 	@bash benches/run.sh
 
 # Installs what a fresh Debian machine lacks for building and testing.
