@@ -1116,6 +1116,41 @@ static void test_leftover_part(void) {
     env_close(&e);
 }
 
+/* Two downloads from one HTTP/1.1 server at once each get a connection of their own: neither
+ * waits for the other to end (libcurl's PIPEWAIT, meant for HTTP/2, would make the second
+ * wait for the first's connection and run them one after the other). */
+static void test_parallel_http1(void) {
+    env e;
+    env_open_ex(&e, NULL, 8);
+    char src[2][700], dst[700], path[128];
+    ohreq_task *t[2] = {NULL, NULL};
+    th_rec r[2];
+    mksrc("par-a.bin", 600000, 51, src[0], sizeof src[0]);
+    mksrc("par-b.bin", 600000, 52, src[1], sizeof src[1]);
+    long long c0 = 0, q0 = 0, c1 = 0, q1 = 0;
+    CHECK_EQ(th_server_stats(&srv, &c0, &q0), 0);
+    CHECK_CODE(ohreq_service_set_network(e.svc, false, OHREQ_NET_NONE, false, false), OHREQ_OK);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/files/par-%c.bin?rate=600000", 'a' + i);
+        th_rec_init(&r[i]);
+        CHECK_CODE(start(&e, 0, path, NULL, &t[i]), OHREQ_OK);
+        if (t[i]) th_rec_attach(&r[i], t[i]);
+    }
+    CHECK_CODE(ohreq_service_set_network(e.svc, true, OHREQ_NET_WIFI, false, false), OHREQ_OK);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(th_rec_wait_end(&r[i], 20000), OHREQ_EVENT_COMPLETE);
+        CHECK(th_same_file(src[i], in_cache(&e, i ? "par-b.bin" : "par-a.bin", dst, sizeof dst)));
+    }
+    CHECK_EQ(th_server_stats(&srv, &c1, &q1), 0);
+    /* the second stats request uses a connection of its own */
+    CHECK_EQ(c1 - c0 - 1, 2);
+    for (int i = 0; i < 2; i++) {
+        ohreq_task_free(t[i]);
+        th_rec_destroy(&r[i]);
+    }
+    env_close(&e);
+}
+
 static const th_test tests[] = {
     {"simple_download", test_simple_download},
     {"progress_events", test_progress_events},
@@ -1139,6 +1174,7 @@ static const th_test tests[] = {
     {"mime_type", test_mime_type},
     {"sha256", test_sha256},
     {"leftover_part", test_leftover_part},
+    {"parallel_http1", test_parallel_http1},
 };
 
 int main(int argc, char **argv) {

@@ -5,6 +5,7 @@
 mod body;
 mod download;
 mod errors;
+mod origins;
 mod response;
 mod upload;
 
@@ -294,6 +295,7 @@ struct Loop {
     active: HashMap<TaskId, Active>,
     uploads: HashMap<TaskId, upload::ActiveUpload>,
     shutting_down: bool,
+    origins: origins::MultiplexOrigins,
 }
 
 impl Loop {
@@ -305,6 +307,7 @@ impl Loop {
             active: HashMap::new(),
             uploads: HashMap::new(),
             shutting_down: false,
+            origins: origins::MultiplexOrigins::default(),
         }
     }
 
@@ -508,14 +511,22 @@ impl Loop {
             (etag, lm),
             self.reporter.clone(),
         );
-        let easy =
-            configure(spec, sink, range.as_deref(), &validator, a.deadline).map_err(|e| {
-                fail(
-                    Reason::BuildRequestFailed,
-                    format!("cannot build the request: {e}"),
-                    keep,
-                )
-            })?;
+        let pipewait = self.origins.multiplexes(&spec.url);
+        let easy = configure(
+            spec,
+            sink,
+            range.as_deref(),
+            &validator,
+            a.deadline,
+            pipewait,
+        )
+        .map_err(|e| {
+            fail(
+                Reason::BuildRequestFailed,
+                format!("cannot build the request: {e}"),
+                keep,
+            )
+        })?;
         a.raw = easy.raw();
         let mut handle = self.multi.add2(easy).map_err(|e: MultiError| {
             fail(
@@ -594,6 +605,11 @@ impl Loop {
                     continue;
                 }
             };
+            if let (Some(head), Ok(Some(url))) =
+                (easy.get_ref().head.as_ref(), easy.effective_url())
+            {
+                self.origins.learn(url, &head.version);
+            }
             let status = easy.response_code().unwrap_or(0);
             match self.judge(&mut a, &mut easy, result, status) {
                 Verdict::Finished(outcome) => self.reporter.finished(a.ticket(), outcome),
@@ -845,9 +861,10 @@ fn configure(
     range: Option<&str>,
     if_range: &str,
     deadline: Instant,
+    pipewait: bool,
 ) -> Result<Easy2<DownloadSink>, curl::Error> {
     let mut e = Easy2::new(sink);
-    common_options(&mut e, spec, deadline, false)?;
+    common_options(&mut e, spec, deadline, false, pipewait)?;
     if spec.max_speed > 0 {
         e.max_recv_speed(spec.max_speed)?;
     }
@@ -874,6 +891,7 @@ fn common_options<H: curl::easy::Handler>(
     spec: &TransferSpec,
     deadline: Instant,
     curl_min_speed: bool,
+    pipewait: bool,
 ) -> Result<(), curl::Error> {
     e.url(&spec.url)?;
     e.buffer_size(BUFFER_SIZE)?;
@@ -901,8 +919,9 @@ fn common_options<H: curl::easy::Handler>(
     }
     e.signal(false)?;
     e.tcp_nodelay(true)?;
-    // On HTTP/2, wait for a connection that can multiplex instead of opening another.
-    e.pipewait(true)?;
+    // To an origin known to multiplex, wait for a connection to share instead of opening
+    // another (see `origins`).
+    e.pipewait(pipewait)?;
     Ok(())
 }
 

@@ -231,7 +231,8 @@ impl Loop {
             fail(Reason::IoError, format!("cannot open {path}: {e}"))
         })?;
         let sink = UploadSink::new(u.ticket(), body, self.reporter.clone());
-        let easy = configure_upload(&u.spec, sink, u.deadline).map_err(|e| {
+        let pipewait = self.origins.multiplexes(&u.spec.url);
+        let easy = configure_upload(&u.spec, sink, u.deadline, pipewait).map_err(|e| {
             fail(
                 Reason::BuildRequestFailed,
                 format!("cannot build the request: {e}"),
@@ -418,11 +419,12 @@ fn configure_upload(
     spec: &TransferSpec,
     sink: UploadSink,
     deadline: Instant,
+    pipewait: bool,
 ) -> Result<Easy2<UploadSink>, curl::Error> {
     let len = sink.body_len();
     let content_type = sink.content_type().to_owned();
     let mut e = Easy2::new(sink);
-    common_options(&mut e, spec, deadline, true)?;
+    common_options(&mut e, spec, deadline, true, pipewait)?;
     e.upload_buffer_size(super::BUFFER_SIZE.min(2 << 20))?;
     if spec.max_speed > 0 {
         e.max_send_speed(spec.max_speed)?;
