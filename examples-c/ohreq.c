@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@
 
 #define CLI_UID 100000
 #define MAX_HEADERS 64
+#define MAX_URLS 4096
+#define MAX_PARALLEL 1024 /* the library's limit on running transfers */
 
 typedef struct {
     const char *url;
@@ -36,7 +40,8 @@ typedef struct {
     int fail_code; /* OHREQ_ERROR_* */
     char detail[512];
     long long got, total;
-    long long t0_ms, last_ms, last_got;
+    long long t0_ms, end_ms;
+    long long seen_ms, seen_got; /* when `got` last changed, and to what */
     double speed;
 } transfer;
 
@@ -61,14 +66,129 @@ static void last_error(char *buf, size_t len) {
     if (ohreq_last_error_message(buf, len, &n) != OHREQ_OK) snprintf(buf, len, "(no detail)");
 }
 
-static void usage(void) {
-    fprintf(stderr,
+static void print_usage(FILE *f) {
+    fprintf(f,
             "usage: ohreq get [-d DIR] [-o NAME] [-H 'K: V']... [--cacert FILE] [--allow-http]\n"
             "                 [--parallel N] [--state DIR] [--quiet] URL...\n"
             "       ohreq upload [-X POST|PUT] [-F 'name=@path[;filename=F][;type=T]']...\n"
             "                    [-f name=value]... [-H 'K: V']... [--cacert FILE] [--allow-http]\n"
-            "                    [-i] [--quiet] URL\n");
+            "                    [-i] [--quiet] URL\n"
+            "       ohreq --version\n");
+}
+
+static void usage(void) {
+    print_usage(stderr);
     exit(2);
+}
+
+/* A command line the CLI cannot run: says why, then how it is used; exit status 2. */
+static void usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ohreq: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    usage();
+}
+
+/* The value of option argv[*i]; a usage error if it has none. */
+static const char *option_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) usage_error("%s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+/* A whole decimal number from lo to hi, else a usage error naming the option. */
+static long parse_count(const char *opt, const char *s, long lo, long hi) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        usage_error("%s wants a whole number from %ld to %ld, not '%s'", opt, lo, hi, s);
+    return v;
+}
+
+/* The library takes absolute paths only: `path` made absolute (and checked to exist) into
+ * buf, or NULL after a message. */
+static const char *absolute_file(const char *path, char *buf) {
+    if (!realpath(path, buf)) {
+        perror(path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Names of the ohreq_code values a create can answer, for failure lines. */
+static const char *code_name(ohreq_code rc) {
+    switch (rc) {
+    case OHREQ_ERR_PERMISSION: return "OHREQ_ERR_PERMISSION";
+    case OHREQ_ERR_PARAMETER: return "OHREQ_ERR_PARAMETER";
+    case OHREQ_ERR_FILE_IO: return "OHREQ_ERR_FILE_IO";
+    case OHREQ_ERR_FILE_PATH: return "OHREQ_ERR_FILE_PATH";
+    case OHREQ_ERR_SERVICE: return "OHREQ_ERR_SERVICE";
+    case OHREQ_ERR_TASK_QUEUE_FULL: return "OHREQ_ERR_TASK_QUEUE_FULL";
+    default: return "OHREQ_ERR_OTHERS";
+    }
+}
+
+/* SIGINT or SIGTERM: the wait loops end, the library is shut down in order (running
+ * transfers checkpoint), and the CLI exits 128 + the signal. No SA_RESTART: poll() returns. */
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int sig) {
+    stop_signal = sig;
+}
+
+static void catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Appends path component `c` (len n) to the absolute path out: "" and "." add nothing, ".."
+ * drops the last component. */
+static void push_component(char *out, size_t cap, const char *c, size_t n) {
+    if (n == 0 || (n == 1 && c[0] == '.')) return;
+    if (n == 2 && c[0] == '.' && c[1] == '.') {
+        char *slash = strrchr(out, '/');
+        if (slash) *slash = 0;
+        return;
+    }
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len, "/%.*s", (int)n, c);
+}
+
+/* The file a download of `url` with file path `name` (NULL: none) goes to, worked out the
+ * way the library does it (reference B.3): relative to root, "." dropped and ".." popping, a
+ * trailing '/' or an empty name meaning the URL's last path segment in that directory. Only
+ * used to find this run's task among those a --state dir knows; the library's own answer
+ * replaces it once a task exists. */
+static void resolve_target(const char *root, const char *name, const char *url, char *out, size_t cap) {
+    const char *rel = name ? name : "";
+    while (*rel == ' ') rel++;
+    if (!strncmp(rel, "internal://cache/", 17)) rel += 17;
+    out[0] = 0;
+    if (rel[0] != '/') snprintf(out, cap, "%s", strcmp(root, "/") ? root : "");
+    for (const char *c = rel; *c;) {
+        size_t n = strcspn(c, "/");
+        push_component(out, cap, c, n);
+        c += n;
+        if (*c == '/') c++;
+    }
+    size_t rl = strlen(rel);
+    if (rl == 0 || rel[rl - 1] == '/') {
+        const char *p = strstr(url, "://");
+        p = p ? p + 3 : url;
+        const char *q = p + strcspn(p, "?#");
+        const char *path = memchr(p, '/', (size_t)(q - p));
+        const char *seg = q;
+        while (path && seg > path && seg[-1] != '/') seg--;
+        push_component(out, cap, seg, (size_t)(q - seg));
+    }
+    if (!out[0]) snprintf(out, cap, "/");
 }
 
 /* Splits each "Name: value" of -H into names[i] and values[i]; -1 (after a message) on a
@@ -114,11 +234,27 @@ static void remove_state_dir(const char *data) {
     rmdir(data);
 }
 
+/* Records that t has `got` bytes. The speed is measured from one change to the next (progress
+ * arrives about once a second, so a shorter window would flicker between 0 and twice the
+ * rate) and smoothed over the last few. */
+static void note_progress(transfer *t, long long got) {
+    long long now = now_ms();
+    if (got != t->seen_got || !t->seen_ms) {
+        if (t->seen_ms && now > t->seen_ms) {
+            double rate = (double)(got - t->seen_got) * 1000.0 / (double)(now - t->seen_ms);
+            t->speed = t->speed > 0 ? 0.5 * t->speed + 0.5 * rate : rate;
+        }
+        t->seen_ms = now;
+        t->seen_got = got;
+    }
+    t->got = got;
+}
+
 static void on_event(void *ud, const ohreq_event *ev) {
     transfer *t = ud;
     switch (ohreq_event_kind(ev)) {
     case OHREQ_EVENT_PROGRESS:
-        t->got = (long long)ohreq_event_processed(ev);
+        note_progress(t, (long long)ohreq_event_processed(ev));
         t->total = ohreq_event_total(ev);
         break;
     case OHREQ_EVENT_COMPLETE:
@@ -137,7 +273,7 @@ static void on_event(void *ud, const ohreq_event *ev) {
 static void refresh(transfer *t) {
     ohreq_download_info *info = NULL;
     if (ohreq_task_get_download_info(t->task, &info) != OHREQ_OK) return;
-    t->got = (long long)ohreq_download_info_downloaded_bytes(info);
+    note_progress(t, (long long)ohreq_download_info_downloaded_bytes(info));
     t->total = ohreq_download_info_total_bytes(info);
     int st = ohreq_download_info_status(info);
     if (st == OHREQ_SESSION_SUCCESSFUL) t->done = 1;
@@ -165,12 +301,11 @@ static void draw(transfer *ts, int n, int first) {
     long long now = now_ms();
     for (int i = 0; i < n; i++) {
         transfer *t = &ts[i];
-        if (now - t->last_ms >= 500) {
-            double dt = (double)(now - t->last_ms) / 1000.0;
-            if (t->last_ms) t->speed = (double)(t->got - t->last_got) / dt;
-            t->last_ms = now;
-            t->last_got = t->got;
-        }
+        if (t->done && !t->end_ms) t->end_ms = now;
+        if (t->done > 0) /* the average over the whole transfer */
+            t->speed = t->end_ms > t->t0_ms ? (double)t->got * 1000.0 / (double)(t->end_ms - t->t0_ms) : 0;
+        else if (t->done < 0 || (t->seen_ms && now - t->seen_ms > 3000))
+            t->speed = 0; /* failed, or no byte for 3 s */
         const char *name = strrchr(t->target, '/');
         name = name ? name + 1 : t->target;
         char got[32], speed[32];
@@ -190,30 +325,36 @@ static int cmd_get(int argc, char **argv) {
     const char *dir = ".", *out_name = NULL, *cacert = NULL, *state = NULL;
     const char *headers[MAX_HEADERS];
     int n_headers = 0, allow_http = 0, parallel = 8, quiet = 0;
-    const char *urls[4096];
+    static const char *urls[MAX_URLS];
     int n_urls = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-d") && i + 1 < argc) dir = argv[++i];
-        else if (!strcmp(a, "-o") && i + 1 < argc) out_name = argv[++i];
-        else if (!strcmp(a, "-H") && i + 1 < argc && n_headers < MAX_HEADERS) headers[n_headers++] = argv[++i];
-        else if (!strcmp(a, "--cacert") && i + 1 < argc) cacert = argv[++i];
+        if (!strcmp(a, "-d")) dir = option_value(argc, argv, &i);
+        else if (!strcmp(a, "-o")) out_name = option_value(argc, argv, &i);
+        else if (!strcmp(a, "-H")) {
+            const char *h = option_value(argc, argv, &i);
+            if (n_headers == MAX_HEADERS) usage_error("at most %d -H headers", MAX_HEADERS);
+            headers[n_headers++] = h;
+        } else if (!strcmp(a, "--cacert")) cacert = option_value(argc, argv, &i);
         else if (!strcmp(a, "--allow-http")) allow_http = 1;
-        else if (!strcmp(a, "--parallel") && i + 1 < argc) parallel = atoi(argv[++i]);
-        else if (!strcmp(a, "--state") && i + 1 < argc) state = argv[++i];
+        else if (!strcmp(a, "--parallel"))
+            parallel = (int)parse_count(a, option_value(argc, argv, &i), 1, MAX_PARALLEL);
+        else if (!strcmp(a, "--state")) state = option_value(argc, argv, &i);
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
-        else if (a[0] == '-') usage();
-        else if (n_urls < 4096) urls[n_urls++] = a;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_usage(stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1]) usage_error("unknown option '%s'", a);
+        else if (n_urls == MAX_URLS) usage_error("at most %d URLs in one run", MAX_URLS);
+        else urls[n_urls++] = a;
     }
-    if (n_urls == 0 || parallel < 1) usage();
+    if (n_urls == 0) usage_error("get needs at least one URL");
     char hnames[MAX_HEADERS][256];
     const char *hvalues[MAX_HEADERS];
     if (parse_headers(headers, n_headers, hnames, hvalues) != 0) return 2;
-    if (out_name && n_urls != 1) {
-        fprintf(stderr, "ohreq: -o needs exactly one URL\n");
-        return 2;
-    }
-    char root[PATH_MAX], data[PATH_MAX], err[512];
+    if (out_name && n_urls != 1) usage_error("-o needs exactly one URL");
+    char root[PATH_MAX], data[PATH_MAX], ca[PATH_MAX], err[512];
+    if (cacert && !(cacert = absolute_file(cacert, ca))) return 2;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         perror(dir);
         return 2;
@@ -222,7 +363,8 @@ static int cmd_get(int argc, char **argv) {
         perror(dir);
         return 2;
     }
-    int temp_state = state == NULL;
+    /* From here on every exit goes through `out`, which removes a throwaway store. */
+    int temp_state = state == NULL, status = 2;
     if (temp_state) {
         if (make_temp_state(data, sizeof data) != 0) return 2;
     } else {
@@ -231,7 +373,9 @@ static int cmd_get(int argc, char **argv) {
             return 2;
         }
     }
-
+    catch_stop_signals();
+    transfer *ts = NULL;
+    ohreq_client *cli = NULL;
     ohreq_service_options *so = ohreq_service_options_new();
     ohreq_service *svc = NULL;
     ohreq_code rc = ohreq_service_options_set_data_dir(so, data);
@@ -243,10 +387,9 @@ static int cmd_get(int argc, char **argv) {
     if (rc) {
         last_error(err, sizeof err);
         fprintf(stderr, "ohreq: cannot start the service: %s (%s)\n", ohreq_code_message(rc), err);
-        return 2;
+        goto out;
     }
     ohreq_client_options *co = ohreq_client_options_new();
-    ohreq_client *cli = NULL;
     rc = ohreq_client_options_set_uid(co, CLI_UID);
     if (!rc) rc = ohreq_client_options_set_bundle(co, "ohreq.cli");
     if (!rc) rc = ohreq_client_options_add_permission(co, "ohos.permission.INTERNET");
@@ -258,8 +401,7 @@ static int cmd_get(int argc, char **argv) {
     if (rc) {
         last_error(err, sizeof err);
         fprintf(stderr, "ohreq: %s (%s)\n", ohreq_code_message(rc), err);
-        ohreq_service_free(svc);
-        return 2;
+        goto out;
     }
 
     /* Tasks this state dir already knows: a rerun attaches to them instead of starting over. */
@@ -272,63 +414,61 @@ static int cmd_get(int argc, char **argv) {
     if (n_known > 8192) n_known = 8192;
     ohreq_filter_free(f);
 
-    transfer *ts = calloc((size_t)n_urls, sizeof *ts);
+    ts = calloc((size_t)n_urls, sizeof *ts);
+    if (!ts) {
+        perror("calloc");
+        goto out;
+    }
     int failures = 0;
-    for (int i = 0; i < n_urls; i++) {
+    for (int i = 0; i < n_urls && !stop_signal; i++) {
         transfer *t = &ts[i];
         t->url = urls[i];
         t->total = -1;
         t->t0_ms = now_ms();
-        ohreq_download_config *c = ohreq_download_config_new();
-        rc = ohreq_download_config_set_url(c, urls[i]);
-        if (!rc && out_name) rc = ohreq_download_config_set_file_path(c, out_name);
-        for (int h = 0; h < n_headers && !rc; h++) rc = ohreq_download_config_add_header(c, hnames[h], hvalues[h]);
-        /* The target this config resolves to: attach to a known task for the same URL and file. */
-        const char *seg = out_name;
-        if (!seg) {
-            const char *p = strstr(urls[i], "://");
-            p = p ? p + 3 : urls[i];
-            const char *q = p + strcspn(p, "?#");
-            const char *s = q;
-            while (s > p && s[-1] != '/') s--;
-            static char nm[PATH_MAX];
-            snprintf(nm, sizeof nm, "%.*s", (int)(q - s), s);
-            seg = nm;
-        }
-        snprintf(t->target, sizeof t->target, "%s/%s", root, seg);
-        int attached = 0;
-        for (size_t k = 0; k < n_known && !rc; k++) {
+        resolve_target(root, out_name, urls[i], t->target, sizeof t->target);
+        /* A task of an earlier run for the same URL and file: attach to it, unless it failed
+         * (a new task starts over) or it finished and its file is gone since. */
+        int attached = 0, finished = 0;
+        for (size_t k = 0; k < n_known && !attached; k++) {
             ohreq_task *cand = NULL;
             ohreq_download_info *info = NULL;
             if (ohreq_task_open(cli, known[k], &cand) != OHREQ_OK) continue;
             if (ohreq_task_get_download_info(cand, &info) == OHREQ_OK &&
                 !strcmp(ohreq_download_info_target_uri(info).data, urls[i]) &&
-                !strcmp(ohreq_download_info_file_path(info).data, t->target) &&
-                ohreq_download_info_status(info) != OHREQ_SESSION_FAILED) {
-                t->task = cand;
-                attached = 1;
-            } else {
-                ohreq_task_free(cand);
+                !strcmp(ohreq_download_info_file_path(info).data, t->target)) {
+                int st = ohreq_download_info_status(info);
+                finished = st == OHREQ_SESSION_SUCCESSFUL;
+                attached = st != OHREQ_SESSION_FAILED && (!finished || access(t->target, F_OK) == 0);
             }
             ohreq_download_info_free(info);
-            if (attached) break;
+            if (attached) t->task = cand;
+            else ohreq_task_free(cand);
         }
-        if (!rc && !attached) rc = ohreq_download(cli, c, &t->task);
-        ohreq_download_config_free(c);
-        if (rc) {
-            last_error(err, sizeof err);
-            fprintf(stderr, "ohreq: %s: %s (%d: %s)\n", urls[i], err, rc, ohreq_code_message(rc));
-            t->done = -1;
-            t->fail_code = -1;
-            continue;
-        }
-        if (attached && !quiet) {
-            /* A paused task needs a restore; a restored running one is already queued. */
+        if (!attached) {
+            ohreq_download_config *c = ohreq_download_config_new();
+            rc = ohreq_download_config_set_url(c, urls[i]);
+            if (!rc && out_name) rc = ohreq_download_config_set_file_path(c, out_name);
+            for (int h = 0; h < n_headers && !rc; h++) rc = ohreq_download_config_add_header(c, hnames[h], hvalues[h]);
+            if (!rc) rc = ohreq_download(cli, c, &t->task);
+            ohreq_download_config_free(c);
+            if (rc) {
+                last_error(err, sizeof err);
+                fprintf(stderr, "ohreq: %s: %s: %s (%d)\n", urls[i], code_name(rc), err, rc);
+                t->done = -1;
+                t->fail_code = -1;
+                t->task = NULL;
+                continue;
+            }
+            /* The library's word on where the file goes. */
+            ohreq_download_info *info = NULL;
+            if (ohreq_task_get_download_info(t->task, &info) == OHREQ_OK)
+                snprintf(t->target, sizeof t->target, "%s", ohreq_download_info_file_path(info).data);
+            ohreq_download_info_free(info);
+        } else {
+            /* A paused task needs a restore; one that is queued or running refuses it. */
             if (ohreq_task_restore(t->task) != OHREQ_OK) { /* not paused: nothing to do */ }
             refresh(t);
-            fprintf(stderr, "ohreq: continuing %s from byte %lld\n", urls[i], t->got);
-        } else if (attached && ohreq_task_restore(t->task) != OHREQ_OK) {
-            /* not paused: it is already queued */
+            if (!quiet && !finished) fprintf(stderr, "ohreq: continuing %s from byte %lld\n", urls[i], t->got);
         }
         for (unsigned k = OHREQ_EVENT_PROGRESS; k <= OHREQ_EVENT_FAIL; k++)
             if (ohreq_task_on(t->task, k, on_event, t, NULL) != OHREQ_OK) fprintf(stderr, "ohreq: subscribe failed\n");
@@ -344,7 +484,7 @@ static int cmd_get(int argc, char **argv) {
     long long last_draw = 0;
     do {
         struct pollfd p = {fd, POLLIN, 0};
-        (void)poll(&p, 1, 200);
+        if (!stop_signal) (void)poll(&p, 1, 200);
         size_t delivered = 0;
         if (ohreq_service_dispatch(svc, &delivered) != OHREQ_OK) break;
         int redraw = tty && now_ms() - last_draw >= 200;
@@ -358,11 +498,16 @@ static int cmd_get(int argc, char **argv) {
             first = 0;
             last_draw = now_ms();
         }
-    } while (open_count > 0);
+    } while (open_count > 0 && !stop_signal);
 
+    int unfinished = 0;
     for (int i = 0; i < n_urls; i++) {
         transfer *t = &ts[i];
-        if (t->done < 0) {
+        if (t->done == 0) {
+            unfinished++;
+            /* Nothing can resume from a throwaway store: take the part file away too. */
+            if (temp_state && t->task && ohreq_task_delete(t->task) != OHREQ_OK) { /* already ended */ }
+        } else if (t->done < 0) {
             failures++;
             if (t->task) {
                 refresh(t);
@@ -373,13 +518,25 @@ static int cmd_get(int argc, char **argv) {
             human(t->got, got, sizeof got);
             fprintf(stderr, "ohreq: %s -> %s (%s)\n", t->url, t->target, got);
         }
-        ohreq_task_free(t->task);
     }
+    status = failures ? 1 : 0;
+    if (stop_signal) {
+        status = 128 + stop_signal;
+        if (temp_state)
+            fprintf(stderr, "ohreq: interrupted; %d unfinished transfer(s) removed\n", unfinished);
+        else
+            fprintf(stderr,
+                    "ohreq: interrupted; %d unfinished transfer(s) kept in %s: run the same command to finish\n",
+                    unfinished, data);
+    }
+out:
+    if (ts)
+        for (int i = 0; i < n_urls; i++) ohreq_task_free(ts[i].task);
     free(ts);
     ohreq_client_free(cli);
     ohreq_service_free(svc);
     if (temp_state) remove_state_dir(data);
-    return failures ? 1 : 0;
+    return status;
 }
 
 /* ---- upload ---- */
@@ -454,24 +611,72 @@ static int cmd_upload(int argc, char **argv) {
     u.total = -1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-X") && i + 1 < argc) method = argv[++i];
-        else if (!strcmp(a, "-F") && i + 1 < argc && n_forms < 256) forms[n_forms++] = argv[++i];
-        else if (!strcmp(a, "-f") && i + 1 < argc && n_fields < 256) fields[n_fields++] = argv[++i];
-        else if (!strcmp(a, "-H") && i + 1 < argc && n_headers < MAX_HEADERS) headers[n_headers++] = argv[++i];
-        else if (!strcmp(a, "--cacert") && i + 1 < argc) cacert = argv[++i];
+        if (!strcmp(a, "-X")) {
+            method = option_value(argc, argv, &i);
+            if (strcmp(method, "POST") && strcmp(method, "PUT")) usage_error("-X is POST or PUT, not '%s'", method);
+        } else if (!strcmp(a, "-F") || !strcmp(a, "-f")) {
+            const char *v = option_value(argc, argv, &i);
+            int *n = a[1] == 'F' ? &n_forms : &n_fields;
+            if (*n == 256) usage_error("at most 256 %s options", a);
+            (a[1] == 'F' ? forms : fields)[(*n)++] = v;
+        } else if (!strcmp(a, "-H")) {
+            const char *h = option_value(argc, argv, &i);
+            if (n_headers == MAX_HEADERS) usage_error("at most %d -H headers", MAX_HEADERS);
+            headers[n_headers++] = h;
+        } else if (!strcmp(a, "--cacert")) cacert = option_value(argc, argv, &i);
         else if (!strcmp(a, "--allow-http")) allow_http = 1;
         else if (!strcmp(a, "-i")) u.show_headers = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) u.quiet = 1;
-        else if (a[0] == '-' || url) usage();
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_usage(stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1]) usage_error("unknown option '%s'", a);
+        else if (url) usage_error("upload takes one URL ('%s' and '%s' given)", url, a);
         else url = a;
     }
-    if (!url || n_forms == 0) usage();
+    if (!url) usage_error("upload needs a URL");
+    if (n_forms == 0) usage_error("upload needs at least one -F name=@path");
     char hnames[MAX_HEADERS][256];
     const char *hvalues[MAX_HEADERS];
     if (parse_headers(headers, n_headers, hnames, hvalues) != 0) return 2;
+    /* Every -f and -F is checked before anything is made. */
+    char fnames[256][256];
+    for (int i = 0; i < n_fields; i++) {
+        const char *eq = strchr(fields[i], '=');
+        if (!eq || eq == fields[i] || (size_t)(eq - fields[i]) >= sizeof fnames[i])
+            usage_error("-f wants name=value, not '%s'", fields[i]);
+        snprintf(fnames[i], sizeof fnames[i], "%.*s", (int)(eq - fields[i]), fields[i]);
+    }
+    /* name=@path[;filename=F][;type=T] */
+    static char fspec[256][PATH_MAX], furi[256][PATH_MAX + 32];
+    const char *fname[256], *ffile[256], *ftype[256];
+    for (int i = 0; i < n_forms; i++) {
+        char real[PATH_MAX];
+        snprintf(fspec[i], sizeof fspec[i], "%s", forms[i]);
+        char *at = strstr(fspec[i], "=@");
+        if (!at || at == fspec[i]) usage_error("-F wants name=@path, not '%s'", forms[i]);
+        *at = 0;
+        fname[i] = fspec[i];
+        ffile[i] = ftype[i] = "";
+        char *save = NULL, *path = strtok_r(at + 2, ";", &save);
+        for (char *opt = strtok_r(NULL, ";", &save); opt; opt = strtok_r(NULL, ";", &save)) {
+            if (!strncmp(opt, "filename=", 9)) ffile[i] = opt + 9;
+            else if (!strncmp(opt, "type=", 5)) ftype[i] = opt + 5;
+            else usage_error("-F option '%s' is not filename= or type=", opt);
+        }
+        if (!path) usage_error("-F '%s' names no file", forms[i]);
+        if (!absolute_file(path, real)) return 2;
+        snprintf(furi[i], sizeof furi[i], "dataability://file%s", real);
+    }
+    char data[PATH_MAX], ca[PATH_MAX], err[512];
+    if (cacert && !(cacert = absolute_file(cacert, ca))) return 2;
 
-    char data[PATH_MAX], err[512];
+    /* From here on every exit goes through `out`, which removes the throwaway store. */
     if (make_temp_state(data, sizeof data) != 0) return 2;
+    catch_stop_signals();
+    int status = 2;
+    ohreq_task *t = NULL;
+    ohreq_client *cli = NULL;
     ohreq_service_options *so = ohreq_service_options_new();
     ohreq_service *svc = NULL;
     ohreq_code rc = ohreq_service_options_set_data_dir(so, data);
@@ -479,7 +684,6 @@ static int cmd_upload(int argc, char **argv) {
     if (!rc) rc = ohreq_service_new(so, &svc);
     ohreq_service_options_free(so);
     ohreq_client_options *co = ohreq_client_options_new();
-    ohreq_client *cli = NULL;
     if (!rc) rc = ohreq_client_options_set_uid(co, CLI_UID);
     if (!rc) rc = ohreq_client_options_add_permission(co, "ohos.permission.INTERNET");
     if (!rc) rc = ohreq_client_options_set_cache_dir(co, data);
@@ -488,52 +692,26 @@ static int cmd_upload(int argc, char **argv) {
     if (!rc) rc = ohreq_client_options_set_uri_resolver(co, resolve_uri, NULL, NULL);
     if (!rc) rc = ohreq_client_new(svc, co, &cli);
     ohreq_client_options_free(co);
+    if (rc) {
+        last_error(err, sizeof err);
+        fprintf(stderr, "ohreq: cannot start the service: %s (%s)\n", ohreq_code_message(rc), err);
+        goto out;
+    }
 
     ohreq_upload_config *c = ohreq_upload_config_new();
-    if (!rc) rc = ohreq_upload_config_set_url(c, url);
+    rc = ohreq_upload_config_set_url(c, url);
     if (!rc) rc = ohreq_upload_config_set_method(c, method);
     for (int h = 0; h < n_headers && !rc; h++) rc = ohreq_upload_config_add_header(c, hnames[h], hvalues[h]);
-    for (int i = 0; i < n_fields && !rc; i++) {
-        char name[256];
-        const char *eq = strchr(fields[i], '=');
-        if (!eq || (size_t)(eq - fields[i]) >= sizeof name) usage();
-        snprintf(name, sizeof name, "%.*s", (int)(eq - fields[i]), fields[i]);
-        rc = ohreq_upload_config_add_data(c, name, eq + 1);
-    }
-    for (int i = 0; i < n_forms && !rc; i++) {
-        /* name=@path[;filename=F][;type=T] */
-        char spec[PATH_MAX], real[PATH_MAX], uri[PATH_MAX + 32];
-        const char *filename = "", *type = "";
-        snprintf(spec, sizeof spec, "%s", forms[i]);
-        char *at = strstr(spec, "=@");
-        if (!at) {
-            fprintf(stderr, "ohreq: -F wants name=@path, got '%s'\n", forms[i]);
-            return 2;
-        }
-        *at = 0;
-        const char *name = spec;
-        char *save = NULL, *path = strtok_r(at + 2, ";", &save);
-        for (char *opt = strtok_r(NULL, ";", &save); opt; opt = strtok_r(NULL, ";", &save)) {
-            if (!strncmp(opt, "filename=", 9)) filename = opt + 9;
-            else if (!strncmp(opt, "type=", 5)) type = opt + 5;
-        }
-        if (!path) usage();
-        if (!realpath(path, real)) {
-            perror(path);
-            return 2;
-        }
-        snprintf(uri, sizeof uri, "dataability://file%s", real);
-        rc = ohreq_upload_config_add_file(c, filename, name, uri, type);
-    }
-    ohreq_task *t = NULL;
+    for (int i = 0; i < n_fields && !rc; i++) rc = ohreq_upload_config_add_data(c, fnames[i], strchr(fields[i], '=') + 1);
+    for (int i = 0; i < n_forms && !rc; i++) rc = ohreq_upload_config_add_file(c, ffile[i], fname[i], furi[i], ftype[i]);
     if (!rc) rc = ohreq_upload(cli, c, &t);
     ohreq_upload_config_free(c);
     if (rc) {
+        /* The request was refused before it started (a bad URL, cleartext not allowed...). */
         last_error(err, sizeof err);
-        fprintf(stderr, "ohreq: %s: %s (%d: %s)\n", url, err, rc, ohreq_code_message(rc));
-        ohreq_client_free(cli);
-        ohreq_service_free(svc);
-        return 2;
+        fprintf(stderr, "ohreq: %s: %s: %s (%d)\n", url, code_name(rc), err, rc);
+        status = 1;
+        goto out;
     }
     for (unsigned k = OHREQ_EVENT_PROGRESS; k <= OHREQ_EVENT_HEADER_RECEIVE; k++)
         if (ohreq_task_on(t, k, on_upload_event, &u, NULL) != OHREQ_OK) fprintf(stderr, "ohreq: subscribe failed\n");
@@ -547,7 +725,7 @@ static int cmd_upload(int argc, char **argv) {
     }
     int tty = isatty(2) && !u.quiet;
     int fd = ohreq_service_event_fd(svc);
-    while (!u.done) {
+    while (!u.done && !stop_signal) {
         struct pollfd p = {fd, POLLIN, 0};
         (void)poll(&p, 1, 200);
         size_t delivered = 0;
@@ -568,21 +746,32 @@ static int cmd_upload(int argc, char **argv) {
             ohreq_download_info_free(info);
         }
     }
+    status = u.done > 0 ? 0 : 1;
+    if (stop_signal && !u.done) {
+        if (ohreq_task_delete(t) != OHREQ_OK) { /* it ended meanwhile */ }
+        fprintf(stderr, "ohreq: interrupted; the upload was stopped\n");
+        status = 128 + stop_signal;
+    }
+out:
     ohreq_task_free(t);
     ohreq_client_free(cli);
     ohreq_service_free(svc);
     remove_state_dir(data);
-    return u.done > 0 ? 0 : 1;
+    return status;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) usage();
+    if (argc < 2) usage_error("say get or upload");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        print_usage(stdout);
+        return 0;
+    }
     if (!strcmp(argv[1], "get")) return cmd_get(argc - 2, argv + 2);
     if (!strcmp(argv[1], "upload")) return cmd_upload(argc - 2, argv + 2);
     if (!strcmp(argv[1], "--version")) {
         printf("ohreq %s\n", ohreq_version());
         return 0;
     }
-    usage();
+    usage_error("unknown command '%s'", argv[1]);
     return 2;
 }
