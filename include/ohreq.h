@@ -1130,8 +1130,9 @@ void ohreq_task_free(struct ohreq_task *task);
 
 /**
  * Legacy `suspend` (`pause`): stops the transfer and keeps what was downloaded; emits
- * `pause`. Returns 0, 401 (NULL), 201 (no INTERNET), 21900006 (removed / not this
- * client's), 21900007 (not waiting or running) or 13400003.
+ * `pause`. Returns 0, 401 (NULL), 201 (no INTERNET), 21900006 (not this client's task, or
+ * gone from the store), 21900007 (not waiting or running: removed included, reference C.1)
+ * or 13400003.
  */
 OHREQ_WARN_UNUSED ohreq_code ohreq_task_suspend(struct ohreq_task *task);
 

@@ -74,7 +74,12 @@ pub fn validate_legacy_download(
         NETWORK_WIFI => Network::Wifi,
         _ => Network::Any,
     };
-    c.title = b.title.clone().unwrap_or_else(|| "download".into());
+    // An empty title is no title (the service's ParseTitle does the same).
+    c.title = b
+        .title
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "download".into());
     c.background = b.background;
     c.target = target;
     b.limits.apply(&mut c);
@@ -127,6 +132,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.title, "download");
         assert!(!c.roaming && !c.metered && !c.background);
+        let mut b = builder("https://h/f");
+        b.title = Some(String::new());
+        let c = validate_legacy_download(&b, &CleartextPolicy::default(), &sandbox()).unwrap();
+        assert_eq!(c.title, "download", "an empty title is the default");
         assert_eq!(c.method, "GET");
         assert_eq!(c.version, Version::Api9);
         assert_eq!(c.token, "null");

@@ -295,8 +295,9 @@ fn legacy_only(t: &TaskData, op: &str) -> Result<()> {
 }
 
 /// Legacy `suspend` (`pause`): stops the transfer and keeps what was downloaded; emits
-/// `pause`. Returns 0, 401 (NULL), 201 (no INTERNET), 21900006 (removed / not this
-/// client's), 21900007 (not waiting or running) or 13400003.
+/// `pause`. Returns 0, 401 (NULL), 201 (no INTERNET), 21900006 (not this client's task, or
+/// gone from the store), 21900007 (not waiting or running: removed included, reference C.1)
+/// or 13400003.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_task_suspend(task: *mut ohreq_task) -> ohreq_code {

@@ -178,6 +178,9 @@ impl Drop for Booking<'_> {
     }
 }
 
+/// The longest file name Linux file systems take (bytes).
+const NAME_MAX: usize = 255;
+
 /// Creates the target's directories and checks that files can be created there: the target
 /// is known to be writable before the task exists (13400001 otherwise). The part file itself
 /// is made when bytes first go to disk: a file creation on the caller's thread for every
@@ -189,6 +192,19 @@ fn prepare_dir(target: &std::path::Path) -> Result<()> {
             format!("cannot {what} for {}: {e}", target.display()),
         )
     };
+    // The part file beside the target needs a name too: one that does not fit fails here
+    // (13400001, as the reference has it for a name too long) rather than mid-download.
+    let part = crate::task::part_path_of(target);
+    if part.file_name().is_some_and(|n| n.len() > NAME_MAX) {
+        return Err(Error::new(
+            Code::FileIo,
+            format!(
+                "cannot create {}: its name is longer than {} bytes",
+                target.display(),
+                NAME_MAX - (part.as_os_str().len() - target.as_os_str().len()),
+            ),
+        ));
+    }
     let Some(dir) = target.parent() else {
         return Ok(());
     };
@@ -269,6 +285,29 @@ mod tests {
             file_path: Some(name.into()),
             ..Default::default()
         }
+    }
+
+    /// A target whose part file's name would be too long fails at the create with
+    /// 13400001 and leaves nothing behind; one byte shorter is created.
+    #[test]
+    fn a_name_too_long_for_its_part_file_fails_at_create() {
+        let dir = TempDir::new("legacy-name");
+        std::fs::create_dir_all(dir.join("cache")).unwrap();
+        let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
+        let client = client(&dir.join("cache"));
+        let longest = NAME_MAX - ".ohreq-part".len();
+        let e = svc
+            .inner
+            .create_legacy_download(&client, &config(&"n".repeat(longest + 1)))
+            .unwrap_err();
+        assert_eq!(e.code, Code::FileIo, "{}", e.detail);
+        assert!(e.detail.contains("longer than 244 bytes"), "{}", e.detail);
+        assert_eq!(std::fs::read_dir(dir.join("cache")).unwrap().count(), 0);
+        assert!(
+            svc.inner
+                .create_legacy_download(&client, &config(&"n".repeat(longest)))
+                .is_ok()
+        );
     }
 
     /// Creates write their rows without the registry lock, with the task booked: of
