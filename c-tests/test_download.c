@@ -449,6 +449,98 @@ static void test_drop_resumes(void) {
     env_close(&e);
 }
 
+/* The connection drops after the last body byte but before the end of the chunked body:
+ * the retry asks for the rest from the end and gets 416 "bytes *\/size". The part file holds
+ * the whole resource, so the task completes with it (as `curl -C -` and wget do), byte-exact. */
+static void test_drop_at_end_416(void) {
+    env e;
+    env_open(&e);
+    const long long size = 1 * MiB;
+    char src[700], dst[700];
+    mksrc("end416.bin", (size_t)size, 17, src, sizeof src);
+    ohreq_task *t = NULL;
+    th_rec r;
+    th_rec_init(&r);
+    CHECK_CODE(start_rec(&e, 0, "/files/end416.bin?chunked=1&drop=1048576&times=1&key=end416", "end416.bin", &t, &r, NULL),
+               OHREQ_OK);
+    CHECK_EQ(th_rec_wait_end(&r, 15000), OHREQ_EVENT_COMPLETE);
+    CHECK(th_same_file(src, in_cache(&e, "end416.bin", dst, sizeof dst)));
+    CHECK_EQ(th_count_entries(e.cache), 1);
+    th_log_entry ent[8];
+    int n = log_of("/files/end416.bin", ent, 8);
+    CHECK_EQ(n, 2);
+    if (n >= 2) {
+        CHECK_EQ(strcmp(ent[0].range, "-"), 0);
+        CHECK_EQ(ent[0].served, size);
+        CHECK_EQ(strcmp(ent[1].range, "bytes=1048576-"), 0);
+    }
+    ohreq_download_info *info = info_of(t);
+    if (info) {
+        CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_SUCCESSFUL);
+        CHECK_EQ(ohreq_download_info_downloaded_bytes(info), size);
+        CHECK_EQ(ohreq_download_info_total_bytes(info), size);
+    }
+    ohreq_download_info_free(info);
+    ohreq_task_free(t);
+    th_rec_destroy(&r);
+    env_close(&e);
+}
+
+/* A URL with a space, a non-ASCII name and a trailing tab is valid (`^https?://.+`): it goes
+ * on the wire percent-encoded (reference C.6) and, with no filePath, names the file as
+ * written, without the tab. DownloadInfo keeps the URL as given. */
+static void test_url_percent_encoded(void) {
+    env e;
+    env_open(&e);
+    char src[700], dst[700], path[128];
+    mksrc("sp ace-\xc3\xbc.bin", 70000, 18, src, sizeof src);
+    snprintf(path, sizeof path, "/files/sp ace-\xc3\xbc.bin\t");
+    ohreq_task *t = NULL;
+    th_rec r;
+    th_rec_init(&r);
+    CHECK_CODE(start_rec(&e, 0, path, NULL, &t, &r, NULL), OHREQ_OK);
+    CHECK_EQ(th_rec_wait_end(&r, 10000), OHREQ_EVENT_COMPLETE);
+    CHECK(th_same_file(src, in_cache(&e, "sp ace-\xc3\xbc.bin", dst, sizeof dst)));
+    th_log_entry ent[4];
+    CHECK_EQ(log_of("/files/sp%20ace-%C3%BC.bin", ent, 4), 1);
+    ohreq_download_info *info = info_of(t);
+    if (info) {
+        const char *u = ohreq_download_info_target_uri(info).data;
+        CHECK(strstr(u, "/files/sp ace-\xc3\xbc.bin\t") != NULL);
+    }
+    ohreq_download_info_free(info);
+    ohreq_task_free(t);
+    th_rec_destroy(&r);
+    env_close(&e);
+}
+
+/* Config headers are sent verbatim, an empty value too (libcurl would drop "Name:"). */
+static void test_headers_sent(void) {
+    env e;
+    env_open(&e);
+    ohreq_download_config *c = mkcfg(0, "/echo", "echo.txt");
+    CHECK_CODE(ohreq_download_config_add_header(c, "X-Empty", ""), OHREQ_OK);
+    CHECK_CODE(ohreq_download_config_add_header(c, "X-Blank", "  "), OHREQ_OK);
+    CHECK_CODE(ohreq_download_config_add_header(c, "X-Val", "a b"), OHREQ_OK);
+    ohreq_task *t = NULL;
+    th_rec r;
+    th_rec_init(&r);
+    CHECK_CODE(go_rec(&e, c, &t, &r, NULL), OHREQ_OK);
+    CHECK_EQ(th_rec_wait_end(&r, 10000), OHREQ_EVENT_COMPLETE);
+    char dst[700], buf[4096];
+    FILE *f = fopen(in_cache(&e, "echo.txt", dst, sizeof dst), "r");
+    CHECK(f != NULL);
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    CHECK(strstr(buf, "\nX-Empty:\n") != NULL);
+    CHECK(strstr(buf, "\nX-Blank:\n") != NULL);
+    CHECK(strstr(buf, "\nX-Val: a b\n") != NULL);
+    ohreq_task_free(t);
+    th_rec_destroy(&r);
+    env_close(&e);
+}
+
 /* One HTTP error download: fail code 7, DownloadInfo, nothing left on disk. */
 static void http_error_case(env *e, int status, const char *phrase) {
     char path[64], name[64], dst[700], detail[128];
@@ -712,6 +804,15 @@ static void test_delete(void) {
     CHECK_CODE(ohreq_task_delete(t), OHREQ_OK);
     CHECK(th_rec_wait(&r, OHREQ_EVENT_REMOVE, 1, 3000));
     CHECK(th_wait_gone(part, 3000));
+    /* as for pause, the run's one final progress (reference C.2) follows `remove`, with
+     * the bytes the run got and the length the response gave */
+    CHECK(th_rec_wait(&r, OHREQ_EVENT_PROGRESS, 1, 3000));
+    pthread_mutex_lock(&r.mu);
+    CHECK(r.n_order >= 2 && r.order[r.n_order - 1] == (int)OHREQ_EVENT_PROGRESS);
+    CHECK(r.n_order >= 2 && r.order[r.n_order - 2] == (int)OHREQ_EVENT_REMOVE);
+    CHECK(r.last_processed >= 200000);
+    CHECK_EQ(r.last_total, 2 * MiB);
+    pthread_mutex_unlock(&r.mu);
     th_sleep_ms(1200); /* the transfer must not come back and publish */
     CHECK(!th_exists(dst));
     CHECK(!th_exists(part));
@@ -1159,6 +1260,9 @@ static const th_test tests[] = {
     {"resume_norange", test_resume_norange},
     {"drop_without_validators", test_drop_without_validators},
     {"drop_resumes", test_drop_resumes},
+    {"drop_at_end_416", test_drop_at_end_416},
+    {"url_percent_encoded", test_url_percent_encoded},
+    {"headers_sent", test_headers_sent},
     {"http_errors", test_http_errors},
     {"redirects", test_redirects},
     {"tls", test_tls},

@@ -173,10 +173,17 @@ mod tests {
         );
         b.limits.total_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S;
         assert!(validate_legacy_download(&b, &p, &s).is_ok());
-        b.limits.connect_timeout_s = 0;
-        assert_eq!(
-            validate_legacy_download(&b, &p, &s).unwrap_err().code,
-            Code::Param
-        );
+        for (connect, min_speed_duration) in [(0, 0), (u64::MAX, 0), (1, u64::MAX)] {
+            b.limits.connect_timeout_s = connect;
+            b.limits.min_speed_duration_s = min_speed_duration;
+            assert_eq!(
+                validate_legacy_download(&b, &p, &s).unwrap_err().code,
+                Code::Param,
+                "{connect} {min_speed_duration}"
+            );
+        }
+        b.limits.connect_timeout_s = super::super::MAX_TOTAL_TIMEOUT_S;
+        b.limits.min_speed_duration_s = super::super::MAX_TOTAL_TIMEOUT_S;
+        assert!(validate_legacy_download(&b, &p, &s).is_ok());
     }
 }

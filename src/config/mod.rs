@@ -60,14 +60,21 @@ impl Default for Limits {
 impl Limits {
     /// The agent `timeout` rules: connect ≥ 1 s, total within 1..=604800 s.
     pub(crate) fn check(&self) -> crate::error::Result<()> {
-        if self.connect_timeout_s < 1 {
-            return Err(crate::error::Error::param(
-                "connection timeout must be at least 1 second",
-            ));
+        // No upper bound in the reference; one past the longest total run could never
+        // matter, and libcurl takes these as a C long.
+        if !(1..=MAX_TOTAL_TIMEOUT_S).contains(&self.connect_timeout_s) {
+            return Err(crate::error::Error::param(format!(
+                "connection timeout must be within 1..={MAX_TOTAL_TIMEOUT_S} seconds"
+            )));
         }
         if !(1..=MAX_TOTAL_TIMEOUT_S).contains(&self.total_timeout_s) {
             return Err(crate::error::Error::param(format!(
                 "total timeout must be within 1..={MAX_TOTAL_TIMEOUT_S} seconds"
+            )));
+        }
+        if self.min_speed_duration_s > MAX_TOTAL_TIMEOUT_S {
+            return Err(crate::error::Error::param(format!(
+                "minimum speed duration must be within 0..={MAX_TOTAL_TIMEOUT_S} seconds"
             )));
         }
         Ok(())

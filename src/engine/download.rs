@@ -129,6 +129,9 @@ pub struct DownloadSink {
     pub etag: String,
     pub last_modified: String,
     pub failure: Option<LocalFailure>,
+    /// The server answered a resume with 416 for a resource exactly as long as the part
+    /// file: it already holds the whole body.
+    pub complete_on_disk: bool,
     reporter: Arc<dyn Reporter>,
 }
 
@@ -160,6 +163,7 @@ impl DownloadSink {
             etag: validators.0,
             last_modified: validators.1,
             failure: None,
+            complete_on_disk: false,
             reporter,
         }
     }
@@ -185,6 +189,27 @@ impl DownloadSink {
         }
         self.flush()?;
         Ok(Body::File(self.part.open()?.clone()))
+    }
+
+    /// A final status the body is accepted for: 2xx, or the 416 of a complete part file.
+    pub fn accepted(&self, status: u32) -> bool {
+        (200..300).contains(&status) || (status == 416 && self.complete_on_disk)
+    }
+
+    /// A resume (not a user range) that asked from exactly the resource's end gets 416 with
+    /// `bytes */length`: the part file is the whole resource (the last run got every byte
+    /// but not the end of the response). If-Range is evaluated before Range, so a changed
+    /// resource would have come back whole with 200 instead.
+    fn complete_by_416(&mut self, head: &ResponseHead) -> bool {
+        let whole = !self.user_range
+            && self.requested_from > 0
+            && self.written == self.requested_from
+            && head.unsatisfied_range_total() == Some(self.requested_from);
+        if whole {
+            self.complete_on_disk = true;
+            self.total = Some(self.written);
+        }
+        whole
     }
 
     pub fn got_response(&self) -> bool {
@@ -240,6 +265,9 @@ impl Handler for DownloadSink {
             self.failure = Some(f);
             return false;
         }
+        if head.status == 416 {
+            self.complete_by_416(&head);
+        }
         if head.status >= 200 {
             self.head = Some(head);
         }
@@ -251,6 +279,9 @@ impl Handler for DownloadSink {
             return Ok(0); // a failed flush: abort the transfer
         }
         let status = self.head.as_ref().map_or(0, |h| h.status);
+        if self.complete_on_disk {
+            return Ok(data.len()); // the 416's own text, not the resource
+        }
         if !(200..300).contains(&status) {
             // An error or unfollowed redirect body never reaches the part file.
             self.failure = Some(LocalFailure::Status(status));

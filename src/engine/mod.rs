@@ -124,6 +124,8 @@ pub enum Outcome {
     Cancelled {
         file: Option<Arc<File>>,
         bytes: u64,
+        /// The resource's length when a response told it.
+        total: Option<u64>,
         etag: String,
         last_modified: String,
     },
@@ -566,6 +568,7 @@ impl Loop {
                 Outcome::Cancelled {
                     file,
                     bytes,
+                    total: s.total,
                     etag: s.etag.clone(),
                     last_modified: s.last_modified.clone(),
                 }
@@ -573,6 +576,7 @@ impl Loop {
             None => Outcome::Cancelled {
                 file: None,
                 bytes: a.spec.resume_from,
+                total: None,
                 etag: a.spec.etag.clone(),
                 last_modified: a.spec.last_modified.clone(),
             },
@@ -667,7 +671,7 @@ impl Loop {
         }
         match result {
             Ok(()) => {
-                if !(200..300).contains(&status) {
+                if !sink.accepted(status) {
                     if status == 408 && a.tries_408 < RETRY_408 {
                         a.tries_408 += 1;
                         return Verdict::Retry(Duration::ZERO);
@@ -893,7 +897,7 @@ fn common_options<H: curl::easy::Handler>(
     curl_min_speed: bool,
     pipewait: bool,
 ) -> Result<(), curl::Error> {
-    e.url(&spec.url)?;
+    e.url(&crate::sandbox::wire_url(&spec.url))?;
     e.buffer_size(BUFFER_SIZE)?;
     e.useragent(&spec.user_agent)?;
     e.follow_location(spec.redirect)?;
@@ -929,7 +933,13 @@ fn common_options<H: curl::easy::Handler>(
 fn header_list(spec: &TransferSpec, extra: &[String]) -> Result<List, curl::Error> {
     let mut list = List::new();
     for (k, v) in &spec.headers {
-        list.append(&format!("{k}: {v}"))?;
+        // libcurl reads "Name:" with nothing after it as "remove this header"; "Name;" is
+        // its way to send the header with an empty value, which is what the config asked.
+        if v.trim().is_empty() {
+            list.append(&format!("{k};"))?;
+        } else {
+            list.append(&format!("{k}: {v}"))?;
+        }
     }
     for line in extra {
         list.append(line)?;

@@ -38,6 +38,17 @@ impl ResponseHead {
         ))
     }
 
+    /// The resource length of a 416 answer, `Content-Range: bytes */total`.
+    pub fn unsatisfied_range_total(&self) -> Option<u64> {
+        let v = self.header("content-range")?.trim();
+        v.strip_prefix("bytes")?
+            .trim_start()
+            .strip_prefix("*/")?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// The headers with lower-cased names, as `Progress.extras` carries them.
     pub fn lowercased(&self) -> Vec<(String, String)> {
         self.headers
@@ -111,6 +122,24 @@ mod tests {
         assert_eq!(h.content_range(), Some((5, 14, Some(100))));
         assert_eq!(h.header("etag"), Some("\"a\""));
         assert_eq!(h.lowercased()[2].0, "etag");
+        assert_eq!(h.unsatisfied_range_total(), None);
+    }
+
+    #[test]
+    fn unsatisfied_range_total() {
+        let head = |v: &str| ResponseHead {
+            status: 416,
+            headers: vec![("Content-Range".into(), v.into())],
+            ..Default::default()
+        };
+        assert_eq!(
+            head("bytes */1048576").unsatisfied_range_total(),
+            Some(1048576)
+        );
+        assert_eq!(head(" bytes  */ 7 ").unsatisfied_range_total(), Some(7));
+        assert_eq!(head("bytes */").unsatisfied_range_total(), None);
+        assert_eq!(head("bytes 0-1/2").unsatisfied_range_total(), None);
+        assert_eq!(head("items */3").unsatisfied_range_total(), None);
     }
 
     #[test]

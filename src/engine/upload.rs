@@ -262,6 +262,7 @@ impl Loop {
         let outcome = Outcome::Cancelled {
             file: None,
             bytes,
+            total: None,
             etag: String::new(),
             last_modified: String::new(),
         };

@@ -166,9 +166,9 @@ pub unsafe extern "C" fn ohreq_download_config_set_background(
     ffi_code!({ unsafe { with(config, |c| c.background = background) } })
 }
 
-/// ohreq extension (the agent Config's `timeout`): connect timeout per attempt (≥ 1 s,
-/// default 60) and total running time (1..=604800 s, default 604800). Checked by
-/// `ohreq_download` (401). Returns 0 or 401 (NULL).
+/// ohreq extension (the agent Config's `timeout`): connect timeout per attempt
+/// (1..=604800 s, default 60) and total running time (1..=604800 s, default 604800). Checked
+/// by `ohreq_download` (401). Returns 0 or 401 (NULL).
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_download_config_set_timeout(
@@ -188,8 +188,9 @@ pub unsafe extern "C" fn ohreq_download_config_set_timeout(
 }
 
 /// ohreq extension (the agent Config's `minSpeed`): fail with a low-speed error when the
-/// average speed stays below `bytes_per_sec` for `duration_s` seconds; 0 in either restores
-/// the built-in rule (below 1 B/s for 60 s). Returns 0 or 401 (NULL).
+/// average speed stays below `bytes_per_sec` for `duration_s` seconds (at most 604800,
+/// checked by `ohreq_download`: 401); 0 in either restores the built-in rule (below 1 B/s
+/// for 60 s). Returns 0 or 401 (NULL).
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_download_config_set_min_speed(

@@ -173,8 +173,8 @@ pub unsafe extern "C" fn ohreq_upload_config_set_ends(
     ffi_code!({ unsafe { with(config, |c| c.ends = ends) } })
 }
 
-/// ohreq extension: connect timeout per attempt (≥ 1 s) and total running time
-/// (1..=604800 s), as for downloads. Returns 0 or 401.
+/// ohreq extension: connect timeout per attempt and total running time (each 1..=604800 s),
+/// as for downloads. Checked by `ohreq_upload` (401). Returns 0 or 401 (NULL).
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_upload_config_set_timeout(
@@ -194,7 +194,7 @@ pub unsafe extern "C" fn ohreq_upload_config_set_timeout(
 }
 
 /// ohreq extension: fail when the speed stays below `bytes_per_sec` for `duration_s`
-/// seconds (0 restores the built-in stall rule). Returns 0 or 401.
+/// seconds (at most 604800; 0 restores the built-in stall rule). Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_upload_config_set_min_speed(

@@ -48,8 +48,11 @@ pub fn url_host(url: &str) -> &str {
     &rest[..end]
 }
 
-/// Validates a task URL: ≤ 8192 bytes, `^https?://.+`, no whitespace or control characters,
-/// and `https://` only unless the cleartext policy permits the host. All failures are 401.
+/// Validates a task URL: ≤ 8192 bytes, `^https?://.+`, no CR, LF or NUL (a URL split over
+/// lines could only inject headers), a host without spaces or control characters, and
+/// `https://` only unless the cleartext policy permits the host. All failures are 401.
+/// Spaces, other control characters and non-ASCII bytes after the host are fine: they
+/// are percent-encoded on the wire (`wire_url`, reference C.6).
 pub fn check_url(url: &str, policy: &CleartextPolicy) -> Result<()> {
     if url.len() > URL_MAX_BYTES {
         return Err(Error::param(format!(
@@ -67,14 +70,17 @@ pub fn check_url(url: &str, policy: &CleartextPolicy) -> Result<()> {
     if url.len() <= if cleartext { 7 } else { 8 } {
         return Err(Error::param("url has nothing after the scheme"));
     }
-    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(Error::param(
-            "url contains whitespace or control characters",
-        ));
+    if url.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(Error::param("url contains a line break or NUL"));
     }
-    let host = url_host(url);
+    let host = url_host(url.trim_end_matches(is_trimmed));
     if host.is_empty() {
         return Err(Error::param("url has no host"));
+    }
+    if host.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(Error::param(format!(
+            "url host {host:?} contains whitespace or control characters"
+        )));
     }
     if cleartext && !policy.permits(host.trim_start_matches('[').trim_end_matches(']')) {
         return Err(Error::param(format!(
@@ -84,8 +90,42 @@ pub fn check_url(url: &str, policy: &CleartextPolicy) -> Result<()> {
     Ok(())
 }
 
+/// Trailing spaces and control characters are not part of a URL (as a browser reads it).
+fn is_trimmed(c: char) -> bool {
+    c <= ' ' || c == '\x7f'
+}
+
+/// The URL as it goes on the wire: trailing spaces and control characters dropped, and
+/// every other space, control character or non-ASCII byte after the host percent-encoded
+/// (libcurl refuses a URL with a space; reference C.6 encodes). Anything already encoded
+/// stays as it is.
+pub fn wire_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let url = url.trim_end_matches(is_trimmed);
+    let needs = |b: u8| b <= b' ' || b >= 0x7f;
+    if !url.bytes().any(needs) {
+        return url.into();
+    }
+    // The host ends at the first '/', '?' or '#' after "scheme://" (check_url made sure the
+    // host itself has none of these bytes).
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_at = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let mut out = String::with_capacity(url.len() + 16);
+    out.push_str(&url[..path_at]);
+    for &b in &url.as_bytes()[path_at..] {
+        if needs(b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out.into()
+}
+
 /// The last path segment of a URL (without query or fragment); `None` if empty.
 pub fn last_url_segment(url: &str) -> Option<&str> {
+    let url = url.trim_end_matches(is_trimmed);
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let end = rest.find(['?', '#']).unwrap_or(rest.len());
     let path_part = &rest[..end];
@@ -131,10 +171,37 @@ mod tests {
             "x",
             "",
             "https://a b",
+            "https://a\tb/x",
             "https://a\r\nb",
+            "https://h/a\nb",
+            "https://h/a\rb",
+            "https://h/a\0b",
         ] {
             assert!(check_url(bad, &open()).is_err(), "{bad:?}");
         }
+        for good in [
+            "https://h/a b.bin",
+            "https://h/x.bin\t",
+            "https://h/ü?q=a b",
+        ] {
+            assert!(check_url(good, &open()).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn wire_url_encodes_after_the_host() {
+        assert_eq!(wire_url("https://h/a b.bin"), "https://h/a%20b.bin");
+        assert_eq!(wire_url("https://h/x.bin\t "), "https://h/x.bin");
+        assert_eq!(
+            wire_url("https://h:8/a\tb?q=ü v#f g"),
+            "https://h:8/a%09b?q=%C3%BC%20v#f%20g"
+        );
+        assert_eq!(wire_url("https://h?a b"), "https://h?a%20b");
+        assert_eq!(wire_url("https://h/a%20b"), "https://h/a%20b");
+        assert!(matches!(
+            wire_url("https://h/plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -176,5 +243,6 @@ mod tests {
         assert_eq!(last_url_segment("http://h/a/"), None);
         assert_eq!(last_url_segment("http://h"), None);
         assert_eq!(last_url_segment("http://h/x"), Some("x"));
+        assert_eq!(last_url_segment("http://h/x y.bin\t"), Some("x y.bin"));
     }
 }

@@ -255,6 +255,7 @@ impl Inner {
             Outcome::Cancelled {
                 file,
                 bytes,
+                total,
                 etag,
                 last_modified,
             } => {
@@ -263,10 +264,19 @@ impl Inner {
                     self.emit(&e.rec, EventKind::Progress, 0);
                     return;
                 }
+                if let Some(n) = total {
+                    e.rec.progress.sizes[0] = n as i64;
+                }
                 // Removed, or failed from outside the engine, or its part file could not be
                 // synced: the part file is not to be resumed from.
                 if matches!(state, State::Removed | State::Failed) || e.part_bad {
                     remove_part(&part);
+                    // A removed run still ends with its final progress (reference C.2).
+                    if state == State::Removed && (bytes > 0 || e.rec.progress.sizes[0] >= 0) {
+                        e.rec.progress.processed = bytes;
+                        e.rec.progress.total_processed = bytes;
+                        self.emit(&e.rec, EventKind::Progress, 0);
+                    }
                     return;
                 }
                 e.rec.progress.processed = bytes;

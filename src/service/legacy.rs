@@ -310,6 +310,26 @@ mod tests {
         );
     }
 
+    /// A target that names a sandbox root ("." or the cache dir's own path) is a directory:
+    /// 13400001 (reference B.6), not 401, and nothing is created.
+    #[test]
+    fn a_root_as_the_target_is_a_directory() {
+        let dir = TempDir::new("legacy-root");
+        std::fs::create_dir_all(dir.join("cache")).unwrap();
+        let svc = Service::new(ServiceOptions::new(dir.join("data"))).unwrap();
+        let client = client(&dir.join("cache"));
+        let root = client.sandbox.cache_dir().to_string_lossy().into_owned();
+        for name in [".", "sub/..", root.as_str()] {
+            let e = svc
+                .inner
+                .create_legacy_download(&client, &config(name))
+                .unwrap_err();
+            assert_eq!(e.code, Code::FileIo, "{name}: {}", e.detail);
+            assert!(e.detail.contains("is a directory"), "{}", e.detail);
+        }
+        assert_eq!(std::fs::read_dir(dir.join("cache")).unwrap().count(), 0);
+    }
+
     /// Creates write their rows without the registry lock, with the task booked: of
     /// concurrent creates for one target exactly one gets it, a create or a lookup that
     /// meets a booking waits for its create to end, and a create that fails on the disk

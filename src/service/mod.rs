@@ -707,6 +707,7 @@ impl Inner {
         let running = matches!(e.rec.state, State::Running | State::Retrying);
         let part = (e.rec.config.action == Action::Download).then(|| e.rec.part_path());
         self.set_state(&mut reg, id, State::Removed, Reason::UserOperation);
+        // As for pause: `remove` now, the run's final progress when the engine lets go.
         self.emit(&reg.tasks[&id].rec, EventKind::Remove, 0);
         if running {
             self.engine_cancel(id); // the part file goes when the engine lets go of it
