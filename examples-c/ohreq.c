@@ -192,10 +192,13 @@ static void resolve_target(const char *root, const char *name, const char *url, 
 }
 
 /* Splits each "Name: value" of -H into names[i] and values[i]; -1 (after a message) on a
- * malformed one. */
+ * malformed one. "Name:" and curl's "Name;" both send the header with an empty value
+ * (there are no default headers here for curl's "Name:" to remove). */
 static int parse_headers(const char **raw, int n, char names[][256], const char **values) {
     for (int i = 0; i < n; i++) {
         const char *colon = strchr(raw[i], ':');
+        size_t len = strlen(raw[i]);
+        if (!colon && len > 1 && raw[i][len - 1] == ';') colon = raw[i] + len - 1;
         if (!colon || colon == raw[i] || (size_t)(colon - raw[i]) >= 256) {
             fprintf(stderr, "ohreq: bad header '%s' (want 'Name: value')\n", raw[i]);
             return -1;
@@ -206,6 +209,23 @@ static int parse_headers(const char **raw, int n, char names[][256], const char 
         values[i] = v;
     }
     return 0;
+}
+
+/* mkdir -p: `path` and any missing parents. 0, or -1 with errno set. */
+static int make_dirs(const char *path) {
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = 0;
+        int r = mkdir(p, 0777);
+        *c = '/';
+        if (r != 0 && errno != EEXIST) return -1;
+    }
+    return mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* Makes a private data dir for one run (no --state) into data. Nothing can resume from it
@@ -355,7 +375,7 @@ static int cmd_get(int argc, char **argv) {
     if (out_name && n_urls != 1) usage_error("-o needs exactly one URL");
     char root[PATH_MAX], data[PATH_MAX], ca[PATH_MAX], err[512];
     if (cacert && !(cacert = absolute_file(cacert, ca))) return 2;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (make_dirs(dir) != 0) {
         perror(dir);
         return 2;
     }
@@ -368,7 +388,7 @@ static int cmd_get(int argc, char **argv) {
     if (temp_state) {
         if (make_temp_state(data, sizeof data) != 0) return 2;
     } else {
-        if ((mkdir(state, 0755) != 0 && errno != EEXIST) || !realpath(state, data)) {
+        if (make_dirs(state) != 0 || !realpath(state, data)) {
             perror(state);
             return 2;
         }
