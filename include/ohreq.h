@@ -636,7 +636,11 @@ ohreq_code ohreq_download_config_set_network_type(struct ohreq_download_config *
 /**
  * Where to save: a name or relative path in the cache dir ("a.bin", "dir/a.bin"; "dir/"
  * keeps the URL's file name), `internal://cache/...`, or an absolute path inside the
- * client's dirs. Default: the cache dir plus the URL's last segment. Returns 0 or 401.
+ * client's dirs. Default: the cache dir plus the URL's last segment; "",
+ * `internal://cache/` (the seed's stated default) and a path of only spaces give the
+ * default too (spaces around the path are trimmed). Checked by `ohreq_download`: a path
+ * that leaves the client's dirs is 401, one naming a directory ("." or a root) 13400001.
+ * Returns 0 or 401.
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_download_config_set_file_path(struct ohreq_download_config *config,
@@ -658,9 +662,9 @@ ohreq_code ohreq_download_config_set_background(struct ohreq_download_config *co
                                                 bool background);
 
 /**
- * ohreq extension (the agent Config's `timeout`): connect timeout per attempt (≥ 1 s,
- * default 60) and total running time (1..=604800 s, default 604800). Checked by
- * `ohreq_download` (401). Returns 0 or 401 (NULL).
+ * ohreq extension (the agent Config's `timeout`): connect timeout per attempt
+ * (1..=604800 s, default 60) and total running time (1..=604800 s, default 604800). Checked
+ * by `ohreq_download` (401). Returns 0 or 401 (NULL).
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_download_config_set_timeout(struct ohreq_download_config *config,
@@ -669,8 +673,9 @@ ohreq_code ohreq_download_config_set_timeout(struct ohreq_download_config *confi
 
 /**
  * ohreq extension (the agent Config's `minSpeed`): fail with a low-speed error when the
- * average speed stays below `bytes_per_sec` for `duration_s` seconds; 0 in either restores
- * the built-in rule (below 1 B/s for 60 s). Returns 0 or 401 (NULL).
+ * average speed stays below `bytes_per_sec` for `duration_s` seconds (at most 604800,
+ * checked by `ohreq_download`: 401); 0 in either restores the built-in rule (below 1 B/s
+ * for 60 s). Returns 0 or 401 (NULL).
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_download_config_set_min_speed(struct ohreq_download_config *config,
@@ -1152,7 +1157,9 @@ OHREQ_WARN_UNUSED ohreq_code ohreq_task_delete(struct ohreq_task *task);
 
 /**
  * Legacy `getTaskInfo` (`query`): a snapshot of the task as `DownloadInfo`. Free it with
- * `ohreq_download_info_free`. Returns 0 and writes `*info_out`, or 401, 21900006, 13400003.
+ * `ohreq_download_info_free`. A removed task (until retention drops it) reads as
+ * SESSION_FAILED with failed_reason -1: the C.14 table has no row for REMOVED, and it did
+ * not fail. Returns 0 and writes `*info_out`, or 401, 21900006, 13400003.
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_task_get_download_info(const struct ohreq_task *task,
@@ -1253,8 +1260,8 @@ ohreq_code ohreq_upload_config_set_ends(struct ohreq_upload_config *config,
                                         int64_t ends);
 
 /**
- * ohreq extension: connect timeout per attempt (≥ 1 s) and total running time
- * (1..=604800 s), as for downloads. Returns 0 or 401.
+ * ohreq extension: connect timeout per attempt and total running time (each 1..=604800 s),
+ * as for downloads. Checked by `ohreq_upload` (401). Returns 0 or 401 (NULL).
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_upload_config_set_timeout(struct ohreq_upload_config *config,
@@ -1263,7 +1270,7 @@ ohreq_code ohreq_upload_config_set_timeout(struct ohreq_upload_config *config,
 
 /**
  * ohreq extension: fail when the speed stays below `bytes_per_sec` for `duration_s`
- * seconds (0 restores the built-in stall rule). Returns 0 or 401.
+ * seconds (at most 604800; 0 restores the built-in stall rule). Returns 0 or 401.
  */
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_upload_config_set_min_speed(struct ohreq_upload_config *config,

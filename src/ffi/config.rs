@@ -126,7 +126,11 @@ pub unsafe extern "C" fn ohreq_download_config_set_network_type(
 
 /// Where to save: a name or relative path in the cache dir ("a.bin", "dir/a.bin"; "dir/"
 /// keeps the URL's file name), `internal://cache/...`, or an absolute path inside the
-/// client's dirs. Default: the cache dir plus the URL's last segment. Returns 0 or 401.
+/// client's dirs. Default: the cache dir plus the URL's last segment; "",
+/// `internal://cache/` (the seed's stated default) and a path of only spaces give the
+/// default too (spaces around the path are trimmed). Checked by `ohreq_download`: a path
+/// that leaves the client's dirs is 401, one naming a directory ("." or a root) 13400001.
+/// Returns 0 or 401.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_download_config_set_file_path(

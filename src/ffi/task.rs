@@ -351,7 +351,9 @@ fn need_internet(c: &Client) -> Result<()> {
 }
 
 /// Legacy `getTaskInfo` (`query`): a snapshot of the task as `DownloadInfo`. Free it with
-/// `ohreq_download_info_free`. Returns 0 and writes `*info_out`, or 401, 21900006, 13400003.
+/// `ohreq_download_info_free`. A removed task (until retention drops it) reads as
+/// SESSION_FAILED with failed_reason -1: the C.14 table has no row for REMOVED, and it did
+/// not fail. Returns 0 and writes `*info_out`, or 401, 21900006, 13400003.
 #[must_use]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ohreq_task_get_download_info(
