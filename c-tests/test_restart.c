@@ -200,6 +200,64 @@ static void test_kill_while_running(void) {
     reopened_close(&o);
 }
 
+/* Killed while running, reopened with restart_unfinished = false: the task comes back
+ * PAUSED and sends nothing until ohreq_task_restore, which resumes it with Range. */
+static void test_kill_then_reopen_paused(void) {
+    dirs d;
+    dirs_make(&d);
+    char src[700], url[700], dst[800], part[900], etag[256];
+    snprintf(src, sizeof src, "%s/restart4.bin", srv.root);
+    th_write_pattern(src, SIZE, 24);
+    CHECK_EQ(th_http_head(&srv, "/files/restart4.bin", "ETag", etag, sizeof etag), 200);
+    th_url(&srv, 0, "/files/restart4.bin?rate=400000", url, sizeof url);
+    snprintf(dst, sizeof dst, "%s/restart4.bin", d.cache);
+    snprintf(part, sizeof part, "%s.ohreq-part", dst);
+
+    pid_t pid = spawn_child(&d, "run", url, "restart4.bin");
+    if (pid <= 0) return;
+    long long deadline = th_now_ms() + 15000;
+    while (th_file_size(part) <= 1 * MiB && th_now_ms() < deadline && child_alive(pid)) th_sleep_ms(10);
+    CHECK(kill_child(pid));
+    long long part_at_kill = th_file_size(part);
+    CHECK(part_at_kill > 1 * MiB && part_at_kill < SIZE);
+    int before = th_server_log(&srv, "/files/restart4.bin?", NULL, 0);
+
+    ohreq_service_options *so = ohreq_service_options_new();
+    ohreq_service *svc = NULL;
+    CHECK_CODE(ohreq_service_options_set_data_dir(so, d.data), OHREQ_OK);
+    CHECK_CODE(ohreq_service_options_set_restart_unfinished(so, false), OHREQ_OK);
+    CHECK_CODE(ohreq_service_options_set_restart_unfinished(NULL, false), OHREQ_ERR_PARAMETER);
+    CHECK_CODE(ohreq_service_new(so, &svc), OHREQ_OK);
+    ohreq_service_options_free(so);
+    if (!svc) return;
+    ohreq_client *cli = th_client(svc, d.cache, NULL, 0);
+    ohreq_task *t = find_task(cli);
+    if (t) {
+        th_rec r;
+        th_rec_init(&r);
+        th_rec_attach(&r, t);
+        th_sleep_ms(700);
+        CHECK_EQ(th_server_log(&srv, "/files/restart4.bin?", NULL, 0), before); /* nothing sent */
+        ohreq_download_info *info = NULL;
+        CHECK_CODE(ohreq_task_get_download_info(t, &info), OHREQ_OK);
+        if (info) {
+            CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_PAUSED);
+            CHECK_EQ(ohreq_download_info_paused_reason(info), OHREQ_PAUSED_UNKNOWN);
+        }
+        ohreq_download_info_free(info);
+        CHECK(th_exists(part));
+        CHECK_CODE(ohreq_task_restore(t), OHREQ_OK);
+        CHECK_EQ(th_rec_wait_end(&r, 30000), OHREQ_EVENT_COMPLETE);
+        CHECK(th_same_file(src, dst));
+        CHECK(!th_exists(part));
+        check_resumed_log("/files/restart4.bin?", before, part_at_kill, etag);
+        th_rec_destroy(&r);
+        ohreq_task_free(t);
+    }
+    ohreq_client_free(cli);
+    ohreq_service_free(svc);
+}
+
 /* Killed while paused: after the restart the task is still paused; restore completes it. */
 static void test_kill_while_paused(void) {
     dirs d;
@@ -289,6 +347,7 @@ static const th_test tests[] = {
     {"kill_right_after_create", test_kill_right_after_create},
     {"kill_while_running", test_kill_while_running},
     {"kill_while_paused", test_kill_while_paused},
+    {"kill_then_reopen_paused", test_kill_then_reopen_paused},
 };
 
 int main(int argc, char **argv) {

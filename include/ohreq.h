@@ -306,7 +306,8 @@ typedef struct ohreq_service ohreq_service;
 
 /**
  * Options for `ohreq_service_new`. Methods: `_new`, `_set_data_dir`, `_set_dispatch_mode`,
- * `_set_max_running`, `_set_user_agent`, `_set_ca_bundle`, `_set_log`, `_free`.
+ * `_set_max_running`, `_set_user_agent`, `_set_ca_bundle`, `_set_restart_unfinished`,
+ * `_set_log`, `_free`.
  * Not thread-safe: use from one thread at a time.
  */
 typedef struct ohreq_service_options ohreq_service_options;
@@ -946,7 +947,8 @@ ohreq_code ohreq_search(struct ohreq_client *client,
 
 /**
  * Creates service options with the defaults: no data dir (required), dispatch on a library
- * thread, 48 concurrent transfers, user agent "ohreq/<version>", system trust store, no log.
+ * thread, 48 concurrent transfers, user agent "ohreq/<version>", system trust store,
+ * unfinished tasks restarted, no log.
  * Free with `ohreq_service_options_free`. Never returns NULL.
  */
 struct ohreq_service_options *ohreq_service_options_new(void);
@@ -978,6 +980,18 @@ ohreq_code ohreq_service_options_set_dispatch_mode(struct ohreq_service_options 
 OHREQ_WARN_UNUSED
 ohreq_code ohreq_service_options_set_max_running(struct ohreq_service_options *opts,
                                                  uint32_t n);
+
+/**
+ * What happens at `ohreq_service_new` to the store's unfinished tasks (those a stopped or
+ * killed process left running or waiting). `true` (the default, as the system service
+ * does): they are queued again and resume from their last checkpoint. `false`: they come
+ * back PAUSED (reason APP_BACKGROUND_OR_TERMINATE; legacy pausedReason PAUSED_UNKNOWN) and
+ * send nothing until the embedder resumes them (`ohreq_task_restore`) or removes them,
+ * for an embedder that decides after a restart what is still wanted. Returns 0 or 401.
+ */
+OHREQ_WARN_UNUSED
+ohreq_code ohreq_service_options_set_restart_unfinished(struct ohreq_service_options *opts,
+                                                        bool restart);
 
 /**
  * Sets the User-Agent sent with every request. Returns 0 or 401.

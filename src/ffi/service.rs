@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Options for `ohreq_service_new`. Methods: `_new`, `_set_data_dir`, `_set_dispatch_mode`,
-/// `_set_max_running`, `_set_user_agent`, `_set_ca_bundle`, `_set_log`, `_free`.
+/// `_set_max_running`, `_set_user_agent`, `_set_ca_bundle`, `_set_restart_unfinished`,
+/// `_set_log`, `_free`.
 /// Not thread-safe: use from one thread at a time.
 pub struct ohreq_service_options {
     _private: [u8; 0],
@@ -32,6 +33,7 @@ pub(crate) struct OptionsData {
     max_running: usize,
     user_agent: Option<String>,
     ca_bundle: Option<PathBuf>,
+    restart_unfinished: bool,
     log: Option<Arc<LogSink>>,
 }
 
@@ -56,7 +58,8 @@ pub type ohreq_log_callback =
 pub type ohreq_userdata_free = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
 /// Creates service options with the defaults: no data dir (required), dispatch on a library
-/// thread, 48 concurrent transfers, user agent "ohreq/<version>", system trust store, no log.
+/// thread, 48 concurrent transfers, user agent "ohreq/<version>", system trust store,
+/// unfinished tasks restarted, no log.
 /// Free with `ohreq_service_options_free`. Never returns NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ohreq_service_options_new() -> *mut ohreq_service_options {
@@ -66,6 +69,7 @@ pub extern "C" fn ohreq_service_options_new() -> *mut ohreq_service_options {
         max_running: crate::scheduler::DEFAULT_MAX_RUNNING,
         user_agent: None,
         ca_bundle: None,
+        restart_unfinished: true,
         log: None,
     })
 }
@@ -137,6 +141,26 @@ pub unsafe extern "C" fn ohreq_service_options_set_max_running(
             return Err(Error::param(format!("max running {n} is outside 1..=1024")));
         }
         o.max_running = n as usize;
+        Ok(())
+    })
+}
+
+/// What happens at `ohreq_service_new` to the store's unfinished tasks (those a stopped or
+/// killed process left running or waiting). `true` (the default, as the system service
+/// does): they are queued again and resume from their last checkpoint. `false`: they come
+/// back PAUSED (reason APP_BACKGROUND_OR_TERMINATE; legacy pausedReason PAUSED_UNKNOWN) and
+/// send nothing until the embedder resumes them (`ohreq_task_restore`) or removes them,
+/// for an embedder that decides after a restart what is still wanted. Returns 0 or 401.
+#[must_use]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ohreq_service_options_set_restart_unfinished(
+    opts: *mut ohreq_service_options,
+    restart: bool,
+) -> ohreq_code {
+    ffi_code!({
+        // SAFETY: caller contract.
+        let o = unsafe { try_mut(opts, "opts")? };
+        o.restart_unfinished = restart;
         Ok(())
     })
 }
@@ -241,6 +265,7 @@ pub unsafe extern "C" fn ohreq_service_new(
             so.user_agent = ua.clone();
         }
         so.ca_bundle = o.ca_bundle.clone();
+        so.restart_unfinished = o.restart_unfinished;
         let log_key = LOG_KEYS.fetch_add(1, Ordering::Relaxed);
         if let Some(sink) = &o.log {
             logging::register(log_key, sink.clone());

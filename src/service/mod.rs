@@ -40,6 +40,8 @@ pub struct ServiceOptions {
     pub user_agent: String,
     /// Trust store used when a client brings no CA of its own; `None` = the system default.
     pub ca_bundle: Option<PathBuf>,
+    /// Unfinished tasks of the store are queued again at start (else they come back PAUSED).
+    pub restart_unfinished: bool,
 }
 
 impl ServiceOptions {
@@ -50,6 +52,7 @@ impl ServiceOptions {
             max_running: scheduler::DEFAULT_MAX_RUNNING,
             user_agent: format!("ohreq/{}", env!("CARGO_PKG_VERSION")),
             ca_bundle: None,
+            restart_unfinished: true,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Restoring the store's tasks at service start (reference C.12, DESIGN §6): unfinished
-//! transfers are re-queued and resume from their last durable checkpoint.
+//! transfers are re-queued and resume from their last durable checkpoint (or, when the
+//! embedder asked, wait PAUSED for it to resume them).
 
 use super::Inner;
 use crate::task::{Reason, State, TaskRecord, Version};
@@ -17,9 +18,14 @@ impl Inner {
                     rec.state = State::Completed;
                     rec.reason = Reason::Ok;
                     rec.progress.processed = rec.progress.sizes[0] as u64;
-                } else {
+                } else if self.opts.restart_unfinished {
                     rec.state = State::Waiting;
                     rec.reason = Reason::RunningTaskMeetLimits;
+                    rec.tries = 0;
+                } else {
+                    // Kept for the embedder to resume (or remove): nothing is sent meanwhile.
+                    rec.state = State::Paused;
+                    rec.reason = Reason::AppBackgroundOrTerminate;
                     rec.tries = 0;
                 }
                 rec.progress.state = rec.state;
