@@ -341,6 +341,89 @@ static void draw(transfer *ts, int n, int first) {
     }
 }
 
+/* A download task an earlier run left in the --state store. */
+typedef struct {
+    ohreq_task *task; /* NULL once handed to a transfer or ended */
+    char *url, *path;
+    int status;  /* OHREQ_SESSION_* */
+    int claimed; /* taken by a URL of this run */
+} earlier;
+
+/* The download tasks of the store, with their URL, file and status (*n_out of them; NULL
+ * when there are none). */
+static earlier *load_earlier(ohreq_client *cli, size_t *n_out) {
+    static uint32_t ids[MAX_URLS];
+    size_t n = 0, kept = 0;
+    *n_out = 0;
+    ohreq_filter *f = ohreq_filter_new();
+    if (ohreq_filter_set_after(f, 0) != OHREQ_OK || ohreq_filter_set_action(f, OHREQ_ACTION_DOWNLOAD) != OHREQ_OK ||
+        ohreq_search(cli, f, ids, MAX_URLS, &n) != OHREQ_OK)
+        n = 0;
+    ohreq_filter_free(f);
+    if (n > MAX_URLS) n = MAX_URLS;
+    earlier *out = n ? calloc(n, sizeof *out) : NULL;
+    if (!out) return NULL;
+    for (size_t k = 0; k < n; k++) {
+        earlier *e = &out[kept];
+        ohreq_download_info *info = NULL;
+        if (ohreq_task_open(cli, ids[k], &e->task) != OHREQ_OK) continue;
+        if (ohreq_task_get_download_info(e->task, &info) != OHREQ_OK) {
+            ohreq_task_free(e->task);
+            e->task = NULL;
+            continue;
+        }
+        e->url = strdup(ohreq_download_info_target_uri(info).data);
+        e->path = strdup(ohreq_download_info_file_path(info).data);
+        e->status = ohreq_download_info_status(info);
+        ohreq_download_info_free(info);
+        if (!e->url || !e->path) {
+            free(e->url);
+            free(e->path);
+            ohreq_task_free(e->task);
+            memset(e, 0, sizeof *e);
+            continue;
+        }
+        kept++;
+    }
+    *n_out = kept;
+    return out;
+}
+
+/* A run downloads only what it names: the service keeps the store's unfinished tasks
+ * paused (ohreq_service_options_set_restart_unfinished), and a URL of this run resumes its
+ * own. An unfinished earlier task for a file this run writes from another URL is deleted:
+ * the new URL takes the file over (the old task would hold it for good otherwise). Any
+ * other one stays paused, for a later run that names it. */
+static void settle_earlier(earlier *known, size_t n_known, const transfer *ts, const char **urls, int n_urls,
+                           int quiet) {
+    for (size_t k = 0; k < n_known; k++) {
+        earlier *e = &known[k];
+        if (e->status == OHREQ_SESSION_SUCCESSFUL || e->status == OHREQ_SESSION_FAILED) continue;
+        int named = 0, same_file = 0;
+        for (int i = 0; i < n_urls; i++) {
+            if (strcmp(e->path, ts[i].target) != 0) continue;
+            same_file = 1;
+            named = named || strcmp(e->url, urls[i]) == 0;
+        }
+        if (named) continue;
+        if (same_file) {
+            if (ohreq_task_delete(e->task) == OHREQ_OK && !quiet)
+                fprintf(stderr, "ohreq: %s: dropping the unfinished download of it from %s\n", e->path, e->url);
+            ohreq_task_free(e->task);
+            e->task = NULL;
+        }
+    }
+}
+
+static void free_earlier(earlier *known, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        ohreq_task_free(known[k].task);
+        free(known[k].url);
+        free(known[k].path);
+    }
+    free(known);
+}
+
 static int cmd_get(int argc, char **argv) {
     const char *dir = ".", *out_name = NULL, *cacert = NULL, *state = NULL;
     const char *headers[MAX_HEADERS];
@@ -395,6 +478,8 @@ static int cmd_get(int argc, char **argv) {
     }
     catch_stop_signals();
     transfer *ts = NULL;
+    earlier *known = NULL;
+    size_t n_known = 0;
     ohreq_client *cli = NULL;
     ohreq_service_options *so = ohreq_service_options_new();
     ohreq_service *svc = NULL;
@@ -402,6 +487,7 @@ static int cmd_get(int argc, char **argv) {
     if (!rc) rc = ohreq_service_options_set_dispatch_mode(so, OHREQ_DISPATCH_POLL);
     if (!rc) rc = ohreq_service_options_set_max_running(so, (uint32_t)parallel);
     if (!rc) rc = ohreq_service_options_set_user_agent(so, "ohreq-cli/" "0.1");
+    if (!rc) rc = ohreq_service_options_set_restart_unfinished(so, false);
     if (!rc) rc = ohreq_service_new(so, &svc);
     ohreq_service_options_free(so);
     if (rc) {
@@ -425,44 +511,34 @@ static int cmd_get(int argc, char **argv) {
     }
 
     /* Tasks this state dir already knows: a rerun attaches to them instead of starting over. */
-    uint32_t known[8192];
-    size_t n_known = 0;
-    ohreq_filter *f = ohreq_filter_new();
-    if (ohreq_filter_set_after(f, 0) != OHREQ_OK || ohreq_filter_set_action(f, OHREQ_ACTION_DOWNLOAD) != OHREQ_OK ||
-        ohreq_search(cli, f, known, 8192, &n_known) != OHREQ_OK)
-        n_known = 0;
-    if (n_known > 8192) n_known = 8192;
-    ohreq_filter_free(f);
+    known = load_earlier(cli, &n_known);
 
     ts = calloc((size_t)n_urls, sizeof *ts);
     if (!ts) {
         perror("calloc");
         goto out;
     }
+    for (int i = 0; i < n_urls; i++) resolve_target(root, out_name, urls[i], ts[i].target, sizeof ts[i].target);
+    settle_earlier(known, n_known, ts, urls, n_urls, quiet);
     int failures = 0;
     for (int i = 0; i < n_urls && !stop_signal; i++) {
         transfer *t = &ts[i];
         t->url = urls[i];
         t->total = -1;
         t->t0_ms = now_ms();
-        resolve_target(root, out_name, urls[i], t->target, sizeof t->target);
         /* A task of an earlier run for the same URL and file: attach to it, unless it failed
          * (a new task starts over) or it finished and its file is gone since. */
         int attached = 0, finished = 0;
         for (size_t k = 0; k < n_known && !attached; k++) {
-            ohreq_task *cand = NULL;
-            ohreq_download_info *info = NULL;
-            if (ohreq_task_open(cli, known[k], &cand) != OHREQ_OK) continue;
-            if (ohreq_task_get_download_info(cand, &info) == OHREQ_OK &&
-                !strcmp(ohreq_download_info_target_uri(info).data, urls[i]) &&
-                !strcmp(ohreq_download_info_file_path(info).data, t->target)) {
-                int st = ohreq_download_info_status(info);
-                finished = st == OHREQ_SESSION_SUCCESSFUL;
-                attached = st != OHREQ_SESSION_FAILED && (!finished || access(t->target, F_OK) == 0);
+            earlier *e = &known[k];
+            if (!e->task || e->claimed || strcmp(e->url, urls[i]) != 0 || strcmp(e->path, t->target) != 0) continue;
+            finished = e->status == OHREQ_SESSION_SUCCESSFUL;
+            attached = e->status != OHREQ_SESSION_FAILED && (!finished || access(t->target, F_OK) == 0);
+            if (attached) {
+                t->task = e->task;
+                e->task = NULL;
+                e->claimed = 1;
             }
-            ohreq_download_info_free(info);
-            if (attached) t->task = cand;
-            else ohreq_task_free(cand);
         }
         if (!attached) {
             ohreq_download_config *c = ohreq_download_config_new();
@@ -553,6 +629,7 @@ out:
     if (ts)
         for (int i = 0; i < n_urls; i++) ohreq_task_free(ts[i].task);
     free(ts);
+    free_earlier(known, n_known);
     ohreq_client_free(cli);
     ohreq_service_free(svc);
     if (temp_state) remove_state_dir(data);
