@@ -71,10 +71,10 @@ test-static: lib | $(BUILD)
 	$(CC) -std=c11 -Iinclude -o $(BUILD)/ohreq-static examples-c/ohreq.c $$line
 	./$(BUILD)/ohreq-static --version | grep -q "ohreq $$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)"
 
-test-c: $(TEST_BINS)
+test-c: $(TEST_BINS) $(BUILD)/ohreq
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; timeout 600 ./$$t; done
 
-test-asan: $(ASAN_BINS)
+test-asan: $(ASAN_BINS) $(BUILD)/ohreq
 	@nm $(BUILD)/asan-$(firstword $(C_TESTS)) | grep -q __asan_init || { echo "ASan not linked"; exit 1; }
 	@set -e; for t in $(ASAN_BINS); do echo "== $$t (ASan+UBSan)"; \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 900 ./$$t; done
