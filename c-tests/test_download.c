@@ -140,6 +140,17 @@ static long long expect_fail(th_rec *r, int code, long long t0, int timeout_ms) 
     return th_now_ms() - t0;
 }
 
+/* The DownloadInfo of a completed download of `size` bytes. */
+static void expect_info_complete(ohreq_task *t, long long size) {
+    ohreq_download_info *info = info_of(t);
+    if (info) {
+        CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_SUCCESSFUL);
+        CHECK_EQ(ohreq_download_info_downloaded_bytes(info), size);
+        CHECK_EQ(ohreq_download_info_total_bytes(info), size);
+    }
+    ohreq_download_info_free(info);
+}
+
 /* After a failure or remove: neither the target nor its part file is left. */
 static void expect_no_files(const char *target) {
     char part[800];
@@ -377,12 +388,7 @@ static void test_resume_norange(void) {
     int n = log_of("/files/norange.bin", ent, 16);
     CHECK_EQ(n, 2);
     if (n >= 2) CHECK_EQ(ent[1].served, size); /* the server sent it all again */
-    ohreq_download_info *info = info_of(t);
-    if (info) {
-        CHECK_EQ(ohreq_download_info_downloaded_bytes(info), size);
-        CHECK_EQ(ohreq_download_info_total_bytes(info), size);
-    }
-    ohreq_download_info_free(info);
+    expect_info_complete(t, size);
     ohreq_task_free(t);
     th_rec_destroy(&r);
     env_close(&e);
@@ -474,13 +480,7 @@ static void test_drop_at_end_416(void) {
         CHECK_EQ(ent[0].served, size);
         CHECK_EQ(strcmp(ent[1].range, "bytes=1048576-"), 0);
     }
-    ohreq_download_info *info = info_of(t);
-    if (info) {
-        CHECK_EQ(ohreq_download_info_status(info), OHREQ_SESSION_SUCCESSFUL);
-        CHECK_EQ(ohreq_download_info_downloaded_bytes(info), size);
-        CHECK_EQ(ohreq_download_info_total_bytes(info), size);
-    }
-    ohreq_download_info_free(info);
+    expect_info_complete(t, size);
     ohreq_task_free(t);
     th_rec_destroy(&r);
     env_close(&e);

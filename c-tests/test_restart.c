@@ -157,36 +157,52 @@ static void check_resumed_log(const char *needle, int before, long long part_at_
     if (n - before == 1) CHECK_EQ(ent[before].served, SIZE - from);
 }
 
+/* One download killed mid-way: the file `name` (SIZE pattern bytes, `seed`) served at
+ * 400 kB/s, downloaded by a child until its part file holds over 1 MiB, then SIGKILLed. */
+typedef struct {
+    dirs d;
+    char src[700], dst[800], part[900], etag[256], needle[128];
+    long long part_at_kill;
+    int before; /* requests logged for `needle` before the restart */
+} killed;
+
+/* 0 on success (the child got going and was killed). */
+static int kill_mid_download(killed *k, const char *name, unsigned seed) {
+    char url[700], path[160];
+    dirs_make(&k->d);
+    snprintf(k->src, sizeof k->src, "%s/%s", srv.root, name);
+    th_write_pattern(k->src, SIZE, seed);
+    snprintf(path, sizeof path, "/files/%s", name);
+    CHECK_EQ(th_http_head(&srv, path, "ETag", k->etag, sizeof k->etag), 200);
+    snprintf(path, sizeof path, "/files/%s?rate=400000", name);
+    th_url(&srv, 0, path, url, sizeof url);
+    snprintf(k->needle, sizeof k->needle, "/files/%s?", name);
+    snprintf(k->dst, sizeof k->dst, "%s/%s", k->d.cache, name);
+    snprintf(k->part, sizeof k->part, "%s.ohreq-part", k->dst);
+    pid_t pid = spawn_child(&k->d, "run", url, name);
+    if (pid <= 0) return -1;
+    long long deadline = th_now_ms() + 15000;
+    while (th_file_size(k->part) <= 1 * MiB && th_now_ms() < deadline && child_alive(pid)) th_sleep_ms(10);
+    CHECK(th_file_size(k->part) > 1 * MiB);
+    CHECK(kill_child(pid));
+    k->part_at_kill = th_file_size(k->part);
+    CHECK(k->part_at_kill > 1 * MiB && k->part_at_kill < SIZE);
+    CHECK(!th_exists(k->dst));
+    k->before = th_server_log(&srv, k->needle, NULL, 0);
+    CHECK_EQ(k->before, 1);
+    return 0;
+}
+
 /* Killed while running: the restarted service resumes the download by itself. */
 static void test_kill_while_running(void) {
-    dirs d;
-    dirs_make(&d);
-    char src[700], url[700], dst[800], part[900], etag[256];
-    snprintf(src, sizeof src, "%s/restart1.bin", srv.root);
-    th_write_pattern(src, SIZE, 21);
-    CHECK_EQ(th_http_head(&srv, "/files/restart1.bin", "ETag", etag, sizeof etag), 200);
-    th_url(&srv, 0, "/files/restart1.bin?rate=400000", url, sizeof url);
-    snprintf(dst, sizeof dst, "%s/restart1.bin", d.cache);
-    snprintf(part, sizeof part, "%s.ohreq-part", dst);
-
-    pid_t pid = spawn_child(&d, "run", url, "restart1.bin");
-    if (pid <= 0) return;
-    long long deadline = th_now_ms() + 15000;
-    while (th_file_size(part) <= 1 * MiB && th_now_ms() < deadline && child_alive(pid)) th_sleep_ms(10);
-    CHECK(th_file_size(part) > 1 * MiB);
-    CHECK(kill_child(pid));
-    long long part_at_kill = th_file_size(part);
-    CHECK(part_at_kill > 1 * MiB && part_at_kill < SIZE);
-    CHECK(!th_exists(dst));
-    int before = th_server_log(&srv, "/files/restart1.bin?", NULL, 0);
-    CHECK_EQ(before, 1);
-
+    killed k;
+    if (kill_mid_download(&k, "restart1.bin", 21) != 0) return;
     reopened o;
-    reopen(&o, &d);
+    reopen(&o, &k.d);
     if (o.t) {
         CHECK_EQ(th_rec_wait_end(&o.r, 30000), OHREQ_EVENT_COMPLETE);
-        CHECK(th_same_file(src, dst));
-        CHECK(!th_exists(part));
+        CHECK(th_same_file(k.src, k.dst));
+        CHECK(!th_exists(k.part));
         ohreq_download_info *info = NULL;
         CHECK_CODE(ohreq_task_get_download_info(o.t, &info), OHREQ_OK);
         if (info) {
@@ -195,7 +211,7 @@ static void test_kill_while_running(void) {
             CHECK_EQ(ohreq_download_info_total_bytes(info), SIZE);
         }
         ohreq_download_info_free(info);
-        check_resumed_log("/files/restart1.bin?", before, part_at_kill, etag);
+        check_resumed_log(k.needle, k.before, k.part_at_kill, k.etag);
     }
     reopened_close(&o);
 }
@@ -203,41 +219,24 @@ static void test_kill_while_running(void) {
 /* Killed while running, reopened with restart_unfinished = false: the task comes back
  * PAUSED and sends nothing until ohreq_task_restore, which resumes it with Range. */
 static void test_kill_then_reopen_paused(void) {
-    dirs d;
-    dirs_make(&d);
-    char src[700], url[700], dst[800], part[900], etag[256];
-    snprintf(src, sizeof src, "%s/restart4.bin", srv.root);
-    th_write_pattern(src, SIZE, 24);
-    CHECK_EQ(th_http_head(&srv, "/files/restart4.bin", "ETag", etag, sizeof etag), 200);
-    th_url(&srv, 0, "/files/restart4.bin?rate=400000", url, sizeof url);
-    snprintf(dst, sizeof dst, "%s/restart4.bin", d.cache);
-    snprintf(part, sizeof part, "%s.ohreq-part", dst);
-
-    pid_t pid = spawn_child(&d, "run", url, "restart4.bin");
-    if (pid <= 0) return;
-    long long deadline = th_now_ms() + 15000;
-    while (th_file_size(part) <= 1 * MiB && th_now_ms() < deadline && child_alive(pid)) th_sleep_ms(10);
-    CHECK(kill_child(pid));
-    long long part_at_kill = th_file_size(part);
-    CHECK(part_at_kill > 1 * MiB && part_at_kill < SIZE);
-    int before = th_server_log(&srv, "/files/restart4.bin?", NULL, 0);
-
+    killed k;
+    if (kill_mid_download(&k, "restart4.bin", 24) != 0) return;
     ohreq_service_options *so = ohreq_service_options_new();
     ohreq_service *svc = NULL;
-    CHECK_CODE(ohreq_service_options_set_data_dir(so, d.data), OHREQ_OK);
+    CHECK_CODE(ohreq_service_options_set_data_dir(so, k.d.data), OHREQ_OK);
     CHECK_CODE(ohreq_service_options_set_restart_unfinished(so, false), OHREQ_OK);
     CHECK_CODE(ohreq_service_options_set_restart_unfinished(NULL, false), OHREQ_ERR_PARAMETER);
     CHECK_CODE(ohreq_service_new(so, &svc), OHREQ_OK);
     ohreq_service_options_free(so);
     if (!svc) return;
-    ohreq_client *cli = th_client(svc, d.cache, NULL, 0);
+    ohreq_client *cli = th_client(svc, k.d.cache, NULL, 0);
     ohreq_task *t = find_task(cli);
     if (t) {
         th_rec r;
         th_rec_init(&r);
         th_rec_attach(&r, t);
         th_sleep_ms(700);
-        CHECK_EQ(th_server_log(&srv, "/files/restart4.bin?", NULL, 0), before); /* nothing sent */
+        CHECK_EQ(th_server_log(&srv, k.needle, NULL, 0), k.before); /* nothing sent */
         ohreq_download_info *info = NULL;
         CHECK_CODE(ohreq_task_get_download_info(t, &info), OHREQ_OK);
         if (info) {
@@ -245,12 +244,12 @@ static void test_kill_then_reopen_paused(void) {
             CHECK_EQ(ohreq_download_info_paused_reason(info), OHREQ_PAUSED_UNKNOWN);
         }
         ohreq_download_info_free(info);
-        CHECK(th_exists(part));
+        CHECK(th_exists(k.part));
         CHECK_CODE(ohreq_task_restore(t), OHREQ_OK);
         CHECK_EQ(th_rec_wait_end(&r, 30000), OHREQ_EVENT_COMPLETE);
-        CHECK(th_same_file(src, dst));
-        CHECK(!th_exists(part));
-        check_resumed_log("/files/restart4.bin?", before, part_at_kill, etag);
+        CHECK(th_same_file(k.src, k.dst));
+        CHECK(!th_exists(k.part));
+        check_resumed_log(k.needle, k.before, k.part_at_kill, k.etag);
         th_rec_destroy(&r);
         ohreq_task_free(t);
     }
