@@ -113,6 +113,18 @@ export TMPDIR=$WORK/ohreq-tmp
 FLOOR=$WORK/durable_floor
 "${CC:-cc}" -std=c11 -O2 -pthread -o "$FLOOR" "$REPO/benches/durable_floor.c" || die "cannot build durable_floor"
 FLOOR_THREADS=3 # ohreq's publisher threads (src/service/finalize.rs)
+# The durable download floor needs the static libcurl (and nghttp2) the cargo build made.
+DFLOOR=$WORK/download_floor
+CURL_OUT=$(ls -td "$REPO"/target/release/build/curl-sys-*/out 2>/dev/null | while read -r d; do
+    [[ -f $d/include/curl/curl.h && -f $d/build/libcurl.a ]] && { echo "$d"; break; }; done)
+NGHTTP2_LIB=$(ls -td "$REPO"/target/release/build/libnghttp2-sys-*/out/i/lib 2>/dev/null | while read -r d; do
+    [[ -f $d/libnghttp2.a ]] && { echo "$d"; break; }; done)
+if [[ -n $CURL_OUT && -n $NGHTTP2_LIB ]] && "${CC:-cc}" -std=c11 -O2 -I"$CURL_OUT/include" -o "$DFLOOR" \
+    "$REPO/benches/download_floor.c" "$CURL_OUT/build/libcurl.a" "$NGHTTP2_LIB/libnghttp2.a" \
+    -lssl -lcrypto -lz -lpthread -ldl 2>"$WORK/download_floor.build.log"; then :; else
+    log "download_floor not built (no static libcurl under target/release/build, or see $WORK/download_floor.build.log): its column is NA"
+    DFLOOR=
+fi
 
 log "generating data in $WORK"
 head -c "$BIG_BYTES" </dev/urandom >"$DATA/big.bin"
@@ -206,6 +218,7 @@ BIG_URL=$BASE_URL/big.bin
 SMALL_URLS=()
 for f in "$DATA"/small/s*; do SMALL_URLS+=("$BASE_URL/small/${f##*/}"); done
 printf 'url = "%s"\n' "${SMALL_URLS[@]}" >"$WORK/small-urls.curlrc"
+printf '%s\n' "${SMALL_URLS[@]}" >"$WORK/small-urls.txt"
 
 # ---------------------------------------------------------------- helpers
 now() { echo "${EPOCHREALTIME:-$(date +%s.%N)}"; }
@@ -304,6 +317,16 @@ run_small_floor() { # the disk's own cost of ohreq's durability for these files 
     T=$("$FLOOR" "$FLOOR_THREADS" "$OUT" "$DATA"/small/s*) || die "durable_floor failed"
     check_small floor 0
 }
+run_small_dfloor() { # the least any durable download of these files costs (libcurl + syncs)
+    [[ -n $DFLOOR ]] || { T=NA; return; }
+    fresh_small
+    local t0 t1
+    t0=$(now)
+    "$DFLOOR" "$FLOOR_THREADS" "$OUT" "$WORK/small-urls.txt" >/dev/null || die "download_floor failed"
+    t1=$(now)
+    T=$(sub "$t1" "$t0")
+    check_small dfloor "$1"
+}
 
 # Uploads: "put" sends big.bin as the raw body of one PUT, "post" sends mid.bin as one
 # multipart/form-data POST. Both go to the discarding /sink/ (timed runs) or to /count/
@@ -385,12 +408,12 @@ run_post() { # tool: POST_REPS timed uploads of mid.bin; T = their mean time
 
 # ---------------------------------------------------------------- 3. rounds
 log "warm-up (untimed), with a full-body check of each upload through /count/"
-run_big_ohreq 1; run_big_curl 1; run_small_ohreq 1; run_small_curl 1
+run_big_ohreq 1; run_big_curl 1; run_small_ohreq 1; run_small_curl 1; run_small_dfloor 1
 for kase in put post; do
     for tool in ohreq curl; do run_upload $tool $kase count; run_upload $tool $kase; done
 done
 
-BO=() BC=() BR=() RSS_O=() RSS_C=() SO=() SC=() SCS=() SR=() SRS=() FL=() FLR=()
+BO=() BC=() BR=() RSS_O=() RSS_C=() SO=() SC=() SCS=() SR=() SRS=() FL=() FLR=() DFL=() DFLR=()
 UO=() UC=() UR=() RSS_UO=() RSS_UC=() MO=() MC=() MR=()
 machine_load() { # load average, and the share of time tasks waited on I/O (PSI, when there)
     local io=
@@ -417,9 +440,9 @@ fi
 LOAD0=$(machine_load)
 log "$ROUNDS paired rounds; times in seconds (POST: mean of $POST_REPS uploads), ratio = ohreq / curl (machine load: $LOAD0)"
 # shellcheck disable=SC2059
-ROW='%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s %6s | %8s %8s %6s | %8s %8s %6s\n'
+ROW='%-5s %-6s | %8s %10s %6s | %8s %8s %10s %6s %6s %6s %6s | %8s %8s %6s | %8s %8s %6s\n'
 printf "$ROW" round first \
-    "1G ohreq" "1G curl+s" ratio "sm ohreq" "sm curl" "sm curl+s" r r+s floor \
+    "1G ohreq" "1G curl+s" ratio "sm ohreq" "sm curl" "sm curl+s" r r+s floor dfloor \
     "PUT ohrq" "PUT curl" r "POST ohr" "POST crl" r
 for ((r = 1; r <= ROUNDS; r++)); do
     do_cmp=$((r == 1 ? 1 : 0)) # compare contents in the first timed round (and the warm-up)
@@ -430,6 +453,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         run_small_ohreq $do_cmp; so=$T
         run_small_curl $do_cmp; sc=$T; scs=$T_SYNC
         run_small_floor; fl=$T
+        run_small_dfloor $do_cmp; dfl=$T
         rm -rf "$WORK/out" # the 1 GiB outputs; the small ones stay until the end
         run_upload ohreq put; uo=$T; rsuo=$RSS
         run_upload curl put; uc=$T; rsuc=$RSS
@@ -439,6 +463,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         run_big_curl $do_cmp; bc=$T; rsc=$RSS
         run_big_ohreq $do_cmp; bo=$T; rso=$RSS
         run_small_curl $do_cmp; sc=$T; scs=$T_SYNC
+        run_small_dfloor $do_cmp; dfl=$T
         run_small_ohreq $do_cmp; so=$T
         run_small_floor; fl=$T
         rm -rf "$WORK/out" # the 1 GiB outputs; the small ones stay until the end
@@ -451,11 +476,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
     ur=$(div "$uo" "$uc"); mr=$(awk -v a="$mo" -v b="$mc" 'BEGIN { printf "%.3f", a / b }')
     BO+=("$bo") BC+=("$bc") BR+=("$br") RSS_O+=("$rso") RSS_C+=("$rsc")
     SO+=("$so") SC+=("$sc") SCS+=("$scs") SR+=("$sr") SRS+=("$srs") FL+=("$fl") FLR+=("$(div "$fl" "$sc")")
+    [[ $dfl == NA ]] || DFL+=("$dfl") DFLR+=("$(div "$dfl" "$sc")")
     UO+=("$uo") UC+=("$uc") UR+=("$ur") RSS_UO+=("$rsuo") RSS_UC+=("$rsuc")
     MO+=("$mo") MC+=("$mc") MR+=("$mr")
     # shellcheck disable=SC2059
     printf "$ROW" "$r" "$first" \
-        "$bo" "$bc" "$br" "$so" "$sc" "$scs" "$sr" "$srs" "$fl" "$uo" "$uc" "$ur" "$mo" "$mc" "$mr"
+        "$bo" "$bc" "$br" "$so" "$sc" "$scs" "$sr" "$srs" "$fl" "$dfl" "$uo" "$uc" "$ur" "$mo" "$mc" "$mr"
 done
 
 # shellcheck disable=SC2059
@@ -522,12 +548,16 @@ summary=$(
     printf '%-46s %5sx   (target <= 0.80)\n' "$SMALL_N x 16 KiB, $PAR parallel (curl --parallel):" "$(median "${SR[@]}")"
     printf '%-46s %5sx\n' "$SMALL_N x 16 KiB, $PAR parallel (curl + sync):" "$(median "${SRS[@]}")"
     printf '%-46s %5sx   (no network: the disk alone)\n' "  durable floor ($FLOOR_THREADS writers) / curl --parallel:" "$(median "${FLR[@]}")"
+    if ((${#DFLR[@]})); then
+        printf '%-46s %5sx   (libcurl + the same syncs, no bookkeeping)\n' "  download floor ($FLOOR_THREADS writers) / curl --parallel:" "$(median "${DFLR[@]}")"
+    fi
     printf '%-46s %5sx   (target <= 1.05)\n' "1 GiB PUT upload (curl -T):" "$(median "${UR[@]}")"
     printf '%-46s %5sx   (target <= 1.05)\n' "64 MiB multipart POST upload (curl -F):" "$(median "${MR[@]}")"
     echo "peak RSS ohreq get 1 GiB: $rss_o MiB (target < 32 MiB); curl: $rss_c MiB"
     echo "peak RSS ohreq upload PUT 1 GiB: $rss_uo MiB (target < 32 MiB); curl: $rss_uc MiB"
     echo "medians (s): 1 GiB ohreq $(median "${BO[@]}") curl+sync $(median "${BC[@]}");" \
-        "small ohreq $(median "${SO[@]}") curl $(median "${SC[@]}") curl+sync $(median "${SCS[@]}") durable floor $(median "${FL[@]}")"
+        "small ohreq $(median "${SO[@]}") curl $(median "${SC[@]}") curl+sync $(median "${SCS[@]}") durable floor $(median "${FL[@]}")" \
+        "download floor $( ((${#DFL[@]})) && median "${DFL[@]}" || echo NA)"
     echo "medians (s): PUT 1 GiB ohreq $(median "${UO[@]}") curl $(median "${UC[@]}");" \
         "POST 64 MiB (mean of $POST_REPS per round) ohreq $(median "${MO[@]}") curl $(median "${MC[@]}")"
     echo "machine load before / after the rounds (loadavg 1/5/15 min, io-wait avg10): $LOAD0 / $LOAD1"
