@@ -131,7 +131,7 @@ pub struct DownloadSink {
     pub failure: Option<LocalFailure>,
     /// The server answered a resume with 416 for a resource exactly as long as the part
     /// file: it already holds the whole body.
-    pub complete_on_disk: bool,
+    complete_on_disk: bool,
     reporter: Arc<dyn Reporter>,
 }
 
@@ -200,16 +200,15 @@ impl DownloadSink {
     /// `bytes */length`: the part file is the whole resource (the last run got every byte
     /// but not the end of the response). If-Range is evaluated before Range, so a changed
     /// resource would have come back whole with 200 instead.
-    fn complete_by_416(&mut self, head: &ResponseHead) -> bool {
-        let whole = !self.user_range
+    fn note_416(&mut self, head: &ResponseHead) {
+        if !self.user_range
             && self.requested_from > 0
             && self.written == self.requested_from
-            && head.unsatisfied_range_total() == Some(self.requested_from);
-        if whole {
+            && head.unsatisfied_range_total() == Some(self.requested_from)
+        {
             self.complete_on_disk = true;
             self.total = Some(self.written);
         }
-        whole
     }
 
     pub fn got_response(&self) -> bool {
@@ -266,7 +265,7 @@ impl Handler for DownloadSink {
             return false;
         }
         if head.status == 416 {
-            self.complete_by_416(&head);
+            self.note_416(&head);
         }
         if head.status >= 200 {
             self.head = Some(head);
