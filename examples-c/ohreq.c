@@ -346,7 +346,6 @@ typedef struct {
     ohreq_task *task; /* NULL once handed to a transfer or ended */
     char *url, *path;
     int status;  /* OHREQ_SESSION_* */
-    int claimed; /* taken by a URL of this run */
 } earlier;
 
 /* The download tasks of the store, with their URL, file and status (*n_out of them; NULL
@@ -531,13 +530,12 @@ static int cmd_get(int argc, char **argv) {
         int attached = 0, finished = 0;
         for (size_t k = 0; k < n_known && !attached; k++) {
             earlier *e = &known[k];
-            if (!e->task || e->claimed || strcmp(e->url, urls[i]) != 0 || strcmp(e->path, t->target) != 0) continue;
+            if (!e->task || strcmp(e->url, urls[i]) != 0 || strcmp(e->path, t->target) != 0) continue;
             finished = e->status == OHREQ_SESSION_SUCCESSFUL;
             attached = e->status != OHREQ_SESSION_FAILED && (!finished || access(t->target, F_OK) == 0);
             if (attached) {
                 t->task = e->task;
                 e->task = NULL;
-                e->claimed = 1;
             }
         }
         if (!attached) {
